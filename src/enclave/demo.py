@@ -51,9 +51,8 @@ def run_demo(
     if console:
         console.print(f"[bold]Demo corpus ingested[/bold] into {instance.settings.data_dir}")
         for folder, info in setup["folders"].items():
-            console.print(
-                f"  {folder}/: {info['documents']} documents, readable by {', '.join(info['allow'])}"
-            )
+            readers = ", ".join(info["allow"])
+            console.print(f"  {folder}/: {info['documents']} documents, readable by {readers}")
         for user, groups in setup["users"].items():
             console.print(f"  user {user}: groups {', '.join(groups)}")
     for user in users:

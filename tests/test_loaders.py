@@ -1,0 +1,155 @@
+"""Loaders on real files of every supported format, and on broken ones."""
+
+from __future__ import annotations
+
+import email.message
+from pathlib import Path
+
+import docx
+import pytest
+from fpdf import FPDF
+from pypdf import PdfReader, PdfWriter
+
+from enclave.loaders import LoadError, discover, load
+
+MB = 2**20
+
+
+def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    pdf.output(str(path))
+    if password:
+        writer = PdfWriter(clone_from=PdfReader(path))
+        writer.encrypt(password)
+        writer.write(path)
+    return path
+
+
+def test_markdown_sections_follow_headings(tmp_path: Path) -> None:
+    path = tmp_path / "guide.md"
+    path.write_text("# Guide\n\nIntro text.\n\n## Install\n\nRun it.\n\n### Linux\n\napt.\n")
+    doc = load(path, MB)
+    assert doc.title == "Guide"
+    assert [s.heading_path for s in doc.sections] == [
+        ("Guide",),
+        ("Guide", "Install"),
+        ("Guide", "Install", "Linux"),
+    ]
+    for section, start in zip(doc.sections, doc.section_starts, strict=True):
+        assert doc.text[start : start + len(section.text)] == section.text
+
+
+def test_html_headings_and_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>Page</title><script>var x=1;</script></head><body>"
+        "<h1>Top</h1><p>First <b>bold</b> para.</p><h2>Sub</h2><ul><li><p>Item one</p></li></ul>"
+        "</body></html>"
+    )
+    doc = load(path, MB)
+    assert doc.title == "Page"
+    assert "var x" not in doc.text
+    assert doc.sections[0].heading_path == ("Top",)
+    assert "First bold para." in doc.sections[0].text
+    assert doc.sections[1].heading_path == ("Top", "Sub")
+    assert doc.sections[1].text.count("Item one") == 1
+
+
+def test_docx_headings_and_tables(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_heading("Handbook", level=1)
+    document.add_paragraph("Welcome text.")
+    document.add_heading("Prices", level=2)
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text = "Basic"
+    table.rows[0].cells[1].text = "10 EUR"
+    path = tmp_path / "handbook.docx"
+    document.save(str(path))
+    doc = load(path, MB)
+    assert doc.title == "Handbook"
+    assert doc.sections[-1].heading_path == ("Handbook", "Prices")
+    assert "Basic | 10 EUR" in doc.sections[-1].text
+
+
+def test_pdf_keeps_page_numbers(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "report.pdf", ["Alpha page text.", "Beta page text."])
+    doc = load(path, MB)
+    assert [s.page for s in doc.sections] == [1, 2]
+    assert "Beta page text." in doc.sections[1].text
+
+
+def test_email_headers_and_body(tmp_path: Path) -> None:
+    message = email.message.EmailMessage()
+    message["From"] = "a@example.com"
+    message["To"] = "b@example.com"
+    message["Subject"] = "Quarterly numbers"
+    message.set_content("Revenue grew by 12 percent.")
+    path = tmp_path / "mail.eml"
+    path.write_bytes(bytes(message))
+    doc = load(path, MB)
+    assert doc.title == "Quarterly numbers"
+    assert "From: a@example.com" in doc.text
+    assert "Revenue grew by 12 percent." in doc.text
+
+
+def test_text_in_legacy_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "alt.txt"
+    path.write_bytes("Die Größe der Übergänge ist für Änderungen maßgeblich.".encode("cp1252"))
+    doc = load(path, MB)
+    assert "Größe der Übergänge" in doc.text
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "corrupt"),
+        ("broken.docx", b"PK\x03\x04 not a zip at all", "corrupt"),
+        ("empty.md", b"", "empty"),
+        ("blank.txt", b"   \n\n  ", "empty"),
+        ("binary.txt", bytes(range(256)) * 20, "encoding"),
+        ("picture.png", b"\x89PNG\r\n", "unsupported"),
+        ("headers-only.eml", b"no headers here, just text without a colon line\n", "corrupt"),
+    ],
+)
+def test_broken_files_get_a_reason(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoadError) as info:
+        load(path, MB)
+    assert info.value.reason == reason
+    assert str(info.value)
+
+
+def test_encrypted_pdf(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "secret.pdf", ["Top secret."], password="s3cret")
+    with pytest.raises(LoadError) as info:
+        load(path, MB)
+    assert info.value.reason == "encrypted"
+
+
+def test_scanned_pdf_without_text(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "scan.pdf", [""])
+    with pytest.raises(LoadError) as info:
+        load(path, MB)
+    assert info.value.reason == "empty"
+
+
+def test_file_over_the_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.txt"
+    path.write_text("word " * 1000)
+    with pytest.raises(LoadError) as info:
+        load(path, max_bytes=1000)
+    assert info.value.reason == "too_large"
+
+
+def test_discover_recurses_and_skips_hidden(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    for name in ("a/one.md", "a/b/two.txt", ".git/config", "a/.hidden.md"):
+        (tmp_path / name).write_text("x")
+    found = {p.relative_to(tmp_path).as_posix() for p in discover([tmp_path])}
+    assert found == {"a/one.md", "a/b/two.txt"}
