@@ -81,7 +81,9 @@ def test_no_user_ever_sees_what_they_may_not_read(
     llm = RecordingLLM()
     assistant = Assistant(enclave.retriever, llm, context_tokens=4096, max_answer_tokens=64)
     for user in [*USERS, "stranger"]:
-        mine = {Principal("user", user)} | {Principal("group", g) for g in memberships.get(user, ())}
+        mine = {Principal("user", user)} | {
+            Principal("group", g) for g in memberships.get(user, ())
+        }
         permitted = {d for d, acl in acl_of.items() if acl & mine}
         viewer = enclave.store.viewer(user)
 

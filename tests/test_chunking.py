@@ -10,7 +10,9 @@ from enclave.loaders import load
 from tests.test_loaders import make_pdf
 
 
-def test_chunks_are_exact_slices_within_the_token_budget(tmp_path: Path, embedder: Embedder) -> None:
+def test_chunks_are_exact_slices_within_the_token_budget(
+    tmp_path: Path, embedder: Embedder
+) -> None:
     body = " ".join(f"Sentence number {i} talks about topic {i % 7}." for i in range(200))
     path = tmp_path / "long.md"
     path.write_text(f"# Long\n\n{body}\n\n## Short\n\nJust one line here.\n")

