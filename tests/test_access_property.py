@@ -112,6 +112,8 @@ def test_no_user_ever_sees_what_they_may_not_read(
             assert {r["document_id"] for r in cur.fetchall()} == permitted
             cur.execute("select id from documents")
             assert {r["id"] for r in cur.fetchall()} == permitted
+            cur.execute("select distinct document_id from postings")
+            assert {r["document_id"] for r in cur.fetchall()} == permitted
 
 
 def test_rls_blocks_a_query_that_forgets_the_filter(tmp_path: Path, enclave: Enclave) -> None:

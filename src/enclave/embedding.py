@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,11 +61,15 @@ class Embedder:
         assert dim is not None
         self.dim: int = dim
         self.max_tokens: int = int(self.model.max_seq_length or 256)
-        self._tokenizer = self.model.tokenizer
+        # A private copy of the fast tokenizer without truncation: the chunker measures texts
+        # longer than the window, and the model's own tokenizer must keep its settings.
+        self._counter = copy.deepcopy(self.model.tokenizer.backend_tokenizer)
+        self._counter.no_truncation()
+        self._counter.no_padding()
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in text, without the special tokens the model adds."""
-        return len(self._tokenizer.encode(text, add_special_tokens=False))
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def embed_passages(
         self,

@@ -258,6 +258,7 @@ class Store:
             ).fetchone()
             assert row is not None
             document_id = int(row["id"])
+            self.conn.execute("delete from postings where document_id = %s", [document_id])
             self.conn.execute("delete from chunks where document_id = %s", [document_id])
             with self.conn.cursor() as cur:
                 cur.executemany(
@@ -287,6 +288,19 @@ class Store:
                         for c, lang, vector in zip(chunks, languages, embeddings, strict=True)
                     ],
                 )
+            self.conn.execute(
+                "insert into postings (lexeme, chunk_id, document_id, tf, term_count) "
+                "select u.lexeme, c.id, c.document_id, coalesce(array_length(u.positions, 1), 1), "
+                "c.term_count from chunks c cross join lateral unnest(c.tsv) u "
+                "where c.document_id = %(doc)s",
+                {"doc": document_id},
+            )
+            self.conn.execute(
+                "update documents set chunk_count = s.n, term_total = s.total from "
+                "(select count(*) as n, coalesce(sum(term_count), 0) as total from chunks "
+                " where document_id = %(doc)s) s where id = %(doc)s",
+                {"doc": document_id},
+            )
             if acl is not None:
                 self._write_acl(document_id, acl)
         return document_id
@@ -424,22 +438,21 @@ class Store:
             lexemes = cur.fetchone()["lexemes"]  # type: ignore[index]
             if not lexemes:
                 return []
-            acl = ACL_FILTER.format(column="c.document_id")
             cur.execute(
                 f"""
-                with matches as (
-                    select c.id, c.term_count, u.lexeme,
-                           coalesce(array_length(u.positions, 1), 1) as tf
-                    from chunks c cross join lateral unnest(c.tsv) u
-                    where c.tsv @@ array_to_string(
-                              array(select quote_literal(l) from unnest(%(lex)s::text[]) l),
-                              ' | ')::tsquery
-                      and {acl} and u.lexeme = any(%(lex)s::text[])
+                with matches as materialized (
+                    select p.chunk_id as id, p.lexeme, p.tf, p.term_count
+                    from postings p
+                    where p.lexeme = any(%(lex)s::text[])
+                      and {ACL_FILTER.format(column="p.document_id")}
                 ),
                 df as (select lexeme, count(*) as df from matches group by lexeme),
-                stats as (select count(*)::float8 as n,
-                                 coalesce(avg(c.term_count), 1)::float8 as avgdl
-                          from chunks c where {acl})
+                stats as (
+                    select greatest(sum(chunk_count), 1)::float8 as n,
+                           greatest(sum(term_total)::float8 / greatest(sum(chunk_count), 1), 1)
+                               as avgdl
+                    from documents d where {ACL_FILTER.format(column="d.id")}
+                )
                 select m.id, sum(
                     ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5))
                     * m.tf * ({BM25_K1} + 1)
