@@ -46,3 +46,24 @@ def test_principal_parsing() -> None:
     for bad in ("alice", "team:x", "user:", "user:a b", "group:-x"):
         with pytest.raises(AccessError):
             Principal.parse(bad)
+
+
+def test_missing_embedding_model_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from enclave.embedding import Embedder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match="ENCLAVE_EMBEDDING_MODEL"):
+        Embedder("some-org/some-model")
+    (tmp_path / "model").mkdir()
+    with pytest.raises(ConfigError, match="ENCLAVE_EMBEDDING_MODEL"):
+        Embedder(str(tmp_path / "model"))
+
+
+def test_missing_reranker_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from enclave.reranking import Reranker
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match="ENCLAVE_RERANKER_MODEL"):
+        Reranker("some-org/some-reranker")

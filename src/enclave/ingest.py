@@ -12,9 +12,13 @@ from rich.progress import Progress
 from enclave.access import Principal
 from enclave.chunking import Chunker
 from enclave.embedding import Embedder
+from enclave.entities import Chunk, Document
 from enclave.language import text_search_config
 from enclave.loaders import LoadError, discover, load
 from enclave.store import Store
+
+# Chunks embedded together; documents are still committed one by one.
+EMBED_BATCH_CHUNKS = 64
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,31 @@ def file_hash(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A loaded and chunked document waiting for its vectors."""
+
+    state: tuple[int, str] | None
+    document: Document
+    chunks: list[Chunk]
+
+
 class Ingestor:
     """Keeps the index in step with a set of files and folders."""
 
-    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, max_file_mb: int):
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        chunker: Chunker,
+        max_file_mb: int,
+        batch_chunks: int = EMBED_BATCH_CHUNKS,
+    ):
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.max_bytes = max_file_mb * 2**20
+        self.batch_chunks = batch_chunks
 
     def ingest(
         self,
@@ -67,25 +88,34 @@ class Ingestor:
     ) -> IngestReport:
         """Ingest files and folders (recursively). acl None keeps existing access lists.
 
-        Each document is committed with all its chunks or not at all, so an interrupted run
-        leaves a consistent index and a re-run picks up where it stopped (unchanged files are
-        skipped by content hash).
+        Chunks of several documents are embedded together (the encoder is fastest on full
+        batches), but each document is committed with all its chunks or not at all: an
+        interrupted run leaves a consistent index, and a re-run picks up where it stopped
+        (unchanged files are skipped by content hash).
         """
         report = IngestReport()
-        missing = [p for p in paths if not p.exists()]
         report.files += [
             FileResult(str(p), "failed", reason="not_found", error="no such file or folder")
-            for p in missing
+            for p in paths
+            if not p.exists()
         ]
-        files = list(discover(p for p in paths if p.exists()))
+        # The same file named twice (or through a link) is ingested once.
+        files = list({f.resolve(): f for f in discover(p for p in paths if p.exists())}.values())
         self.store.check_embedding_model(self.embedder.name, self.embedder.dim)
-        task = progress.add_task("ingesting", total=len(files)) if progress else None
+        bar = _Bars(progress, len(files))
+        pending: list[_Prepared] = []
         for path in files:
-            if progress and task is not None:
-                progress.update(task, description=f"ingesting {path.name}")
-            report.files.append(self._ingest_file(path, acl))
-            if progress and task is not None:
-                progress.advance(task)
+            bar.reading(path)
+            outcome = self._prepare(path, acl)
+            bar.read(0 if isinstance(outcome, FileResult) else len(outcome.chunks))
+            if isinstance(outcome, FileResult):
+                report.files.append(outcome)
+            else:
+                pending.append(outcome)
+                if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
+                    report.files += self._embed_and_store(pending, acl, bar)
+                    pending = []
+        report.files += self._embed_and_store(pending, acl, bar)
         if prune:
             present = {str(f.resolve()) for f in files}
             for folder in (p for p in paths if p.is_dir()):
@@ -95,7 +125,7 @@ class Ingestor:
                         report.files.append(FileResult(source, "pruned", document_id))
         return report
 
-    def _ingest_file(self, path: Path, acl: Sequence[Principal] | None) -> FileResult:
+    def _prepare(self, path: Path, acl: Sequence[Principal] | None) -> FileResult | _Prepared:
         source = str(path.resolve())
         try:
             state = self.store.document_state(source)
@@ -111,12 +141,55 @@ class Ingestor:
         chunks = self.chunker.chunk(document)
         if not chunks:
             return FileResult(source, "failed", reason="empty", error="no text to index")
-        embeddings = self.embedder.embed_passages(
-            [embedding_text(document.title, c.heading_path, c.text) for c in chunks]
-        )
-        languages = [text_search_config(c.text) for c in chunks]
-        document_id = self.store.replace_document(document, chunks, embeddings, languages, acl)
-        return FileResult(source, "updated" if state else "added", document_id, len(chunks))
+        return _Prepared(state, document, chunks)
+
+    def _embed_and_store(
+        self, batch: list[_Prepared], acl: Sequence[Principal] | None, bar: _Bars
+    ) -> list[FileResult]:
+        texts = [
+            embedding_text(p.document.title, c.heading_path, c.text)
+            for p in batch
+            for c in p.chunks
+        ]
+        vectors = self.embedder.embed_passages(texts, on_batch=bar.embedded)
+        results, offset = [], 0
+        for prepared in batch:
+            n = len(prepared.chunks)
+            document_id = self.store.replace_document(
+                prepared.document,
+                prepared.chunks,
+                vectors[offset : offset + n],
+                [text_search_config(c.text) for c in prepared.chunks],
+                acl,
+            )
+            offset += n
+            status = "updated" if prepared.state else "added"
+            results.append(FileResult(prepared.document.source, status, document_id, n))
+        return results
+
+
+class _Bars:
+    """Two progress bars: files read, chunks embedded (its total grows as files are read)."""
+
+    def __init__(self, progress: Progress | None, files: int):
+        self.progress = progress
+        if progress:
+            self.files = progress.add_task("reading", total=files)
+            self.chunks = progress.add_task("embedding chunks", total=0)
+
+    def reading(self, path: Path) -> None:
+        if self.progress:
+            self.progress.update(self.files, description=f"reading {path.name}")
+
+    def read(self, chunks: int) -> None:
+        if self.progress:
+            self.progress.advance(self.files)
+            task = self.progress.tasks[self.chunks]
+            self.progress.update(self.chunks, total=(task.total or 0) + chunks)
+
+    def embedded(self, chunks: int) -> None:
+        if self.progress:
+            self.progress.advance(self.chunks, chunks)
 
 
 def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:

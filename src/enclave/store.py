@@ -67,7 +67,12 @@ class Store:
         self._server = None
         url = settings.database_url or self._start_embedded(settings.data_dir / "pg")
         try:
-            self.conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+            # No server-side prepared statements: after a few runs PostgreSQL may switch them to
+            # a generic plan, which for "lexeme = any($1)" plus row-level security was 1000x
+            # slower than the plan made for the actual parameters.
+            self.conn = psycopg.connect(
+                url, autocommit=True, row_factory=dict_row, prepare_threshold=None
+            )
         except psycopg.OperationalError as exc:
             raise ConfigError(
                 f"cannot connect to PostgreSQL (ENCLAVE_DATABASE_URL): {exc}"
@@ -333,8 +338,8 @@ class Store:
             row = self.conn.execute("select id from documents where id = %s", [int(ref)]).fetchone()
             return int(row["id"]) if row else None
         rows = self.conn.execute(
-            "select id from documents where source = %s or source like %s",
-            [str(Path(ref).expanduser().resolve()), f"%/{ref}"],
+            "select id from documents where source = %s or right(source, %s) = %s",
+            [str(Path(ref).expanduser().resolve()), len(ref) + 1, f"/{ref}"],
         ).fetchall()
         return int(rows[0]["id"]) if len(rows) == 1 else None
 
@@ -447,7 +452,7 @@ class Store:
                       and {ACL_FILTER.format(column="p.document_id")}
                 ),
                 df as (select lexeme, count(*) as df from matches group by lexeme),
-                stats as (
+                stats as materialized (  -- once, not once per match
                     select greatest(sum(chunk_count), 1)::float8 as n,
                            greatest(sum(term_total)::float8 / greatest(sum(chunk_count), 1), 1)
                                as avgdl
