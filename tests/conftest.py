@@ -23,13 +23,17 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     server.cleanup()
 
 
-@pytest.fixture
-def database_url(pg_server: object) -> str:
+def new_database(pg_server: object) -> str:
     """A new, empty database on the shared server."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
         conn.execute(f"create database {name}")
     return pg_server.get_uri(database=name)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def database_url(pg_server: object) -> str:
+    return new_database(pg_server)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from enclave.entities import Answer, Citation, Hit
 from enclave.llm import LLM
@@ -73,20 +73,38 @@ class Assistant:
         on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer question; search (default: the question) selects the sources to show."""
+        stream = self.stream(viewer, question, search=search, k=k, use_search=use_search)
+        while True:
+            try:
+                piece = next(stream)
+            except StopIteration as done:
+                return done.value
+            if on_token:
+                on_token(piece)
+
+    def stream(
+        self,
+        viewer: Viewer,
+        question: str,
+        *,
+        search: str | None = None,
+        k: int = 5,
+        use_search: bool = True,
+    ) -> Generator[str, None, Answer]:
+        """Yield the answer's tokens as generated; the generator returns the whole Answer."""
         sources: list[Hit] = []
+        query = None
         if use_search:
             query = search or question
             sources = self.retriever.search(viewer, query, k)
             prompt = build_prompt(question, sources, self.max_source_chars)
             sources = sources[: prompt.source_count]
         else:
-            query = None
             prompt = build_prompt_without_sources(question)
         pieces = []
         for piece in self.llm.stream(prompt, self.max_answer_tokens):
             pieces.append(piece)
-            if on_token:
-                on_token(piece)
+            yield piece
         text = "".join(pieces).strip()
         return Answer(
             question=question,

@@ -67,6 +67,10 @@ class Enclave:
             self.retriever, self.llm, self.settings.llm_context, self.settings.max_answer_tokens
         )
 
+    def warm_up(self) -> None:
+        """Load the models now (a server should not make its first caller wait for them)."""
+        _ = self.embedder, self.assistant
+
     def close(self) -> None:
         """Release the database (and with it the embedded server)."""
         if "store" in self.__dict__:

@@ -16,12 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from enclave.access import AccessError, Principal, check_name
+from enclave.accounts import Accounts
 from enclave.app import Enclave
 from enclave.config import ConfigError, Settings
 from enclave.entities import Answer, Hit
 from enclave.ingest import IngestReport
 from enclave.llm import LLMError
-from enclave.store import StoredDocument
+from enclave.serialize import answer_json, document_json, hit_json
 
 app = typer.Typer(
     help="Enclave: ask questions of your own documents, with access control, on your own hardware.",
@@ -66,71 +67,6 @@ def enclave(data_dir: Path | None, as_json: bool, **overrides: Any) -> Iterator[
 
 def emit(data: dict[str, Any]) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def hit_json(hit: Hit, rank: int) -> dict[str, Any]:
-    """The stable JSON form of a search hit."""
-    return {
-        "rank": rank,
-        "score": round(hit.score, 6),
-        "rerank_score": hit.rerank_score,
-        "dense_rank": hit.dense_rank,
-        "keyword_rank": hit.keyword_rank,
-        "chunk_id": hit.chunk_id,
-        "document_id": hit.document_id,
-        "title": hit.title,
-        "file_name": hit.file_name,
-        "source": hit.source,
-        "page": hit.page,
-        "heading_path": list(hit.heading_path),
-        "ordinal": hit.ordinal,
-        "char_start": hit.char_start,
-        "char_end": hit.char_end,
-        "text": hit.text,
-    }
-
-
-def document_json(doc: StoredDocument) -> dict[str, Any]:
-    """The stable JSON form of a listed document."""
-    return {
-        "document_id": doc.document_id,
-        "title": doc.title,
-        "file_name": doc.file_name,
-        "source": doc.source,
-        "mime": doc.mime,
-        "chunks": doc.chunks,
-        "updated_at": doc.updated_at,
-    }
-
-
-def answer_json(answer: Answer, user: str, k: int) -> dict[str, Any]:
-    """The stable JSON form of an answer with its sources and citations."""
-    return {
-        "question": answer.question,
-        "user": user,
-        "answer": answer.text,
-        "used_search": answer.used_search,
-        "search_query": answer.search_query,
-        "k": k,
-        "model": answer.model,
-        "sources": [hit_json(h, n) for n, h in enumerate(answer.sources, start=1)],
-        "citations": [
-            {
-                "number": c.number,
-                "chunk_id": c.hit.chunk_id,
-                "document_id": c.hit.document_id,
-                "title": c.hit.title,
-                "file_name": c.hit.file_name,
-                "page": c.hit.page,
-                "heading_path": list(c.hit.heading_path),
-                "char_start": c.hit.char_start,
-                "char_end": c.hit.char_end,
-                "excerpt": c.hit.text,
-                "inferred": c.inferred,
-            }
-            for c in answer.citations
-        ],
-    }
 
 
 def where(hit: Hit) -> str:
@@ -222,18 +158,111 @@ def users_add(
     group: Annotated[
         list[str] | None, typer.Option("--group", help="Group to add the user to (repeatable).")
     ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user an administrator.")] = False,
+    password: Annotated[
+        bool, typer.Option("--password", help="Prompt for a password (for the web UI).")
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a user (or add an existing one to more groups)."""
+    secret = read_password(password, password_stdin)
     with enclave(data_dir, as_json) as instance:
         groups = [check_name(g) for g in group or []]
         instance.store.add_user(check_name(name), groups)
+        accounts = Accounts(instance.store)
+        if secret:
+            accounts.set_password(name, secret)
+        if admin:
+            accounts.set_admin(name, True)
         user = next(u for u in instance.store.users() if u["name"] == name)
+        is_admin = accounts.is_admin(name)
     if as_json:
-        emit({"user": user["name"], "groups": user["groups"]})
+        emit({"user": user["name"], "groups": user["groups"], "admin": is_admin})
     else:
-        out.print(f"user {name}: groups {', '.join(user['groups']) or '(none)'}")
+        role = " (admin)" if is_admin else ""
+        out.print(f"user {name}{role}: groups {', '.join(user['groups']) or '(none)'}")
+
+
+def read_password(prompt: bool, stdin: bool) -> str | None:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if prompt:
+        return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return None
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set a user's password (ends their browser sessions)."""
+    secret = read_password(True, password_stdin)
+    with enclave(data_dir, as_json) as instance:
+        Accounts(instance.store).set_password(name, secret or "")
+    if as_json:
+        emit({"user": name, "password_set": True})
+    else:
+        out.print(f"password of {name} set")
+
+
+@users_app.command("token")
+def users_token(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    token_name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "cli",
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a personal API token (shown once; stored hashed)."""
+    with enclave(data_dir, as_json) as instance:
+        token_id, secret = Accounts(instance.store).create_token(name, token_name)
+    if as_json:
+        emit({"user": name, "id": token_id, "name": token_name, "token": secret})
+    else:
+        out.print(f"token {token_id} for {name} (shown once, store it now):\n{secret}")
+
+
+@users_app.command("tokens")
+def users_tokens(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List a user's API tokens (never their secrets)."""
+    with enclave(data_dir, as_json) as instance:
+        tokens = Accounts(instance.store).tokens(name)
+    if as_json:
+        emit({"user": name, "tokens": [asdict(t) for t in tokens]})
+        return
+    for token in tokens:
+        state = "revoked" if token.revoked else f"last used {token.last_used_at or 'never'}"
+        out.print(f"{token.id}  {token.name}  {token.prefix}…  {state}")
+
+
+@users_app.command("revoke")
+def users_revoke(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    token_id: Annotated[int, typer.Argument(help="Token id (from `enclave users tokens`).")],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke an API token."""
+    with enclave(data_dir, as_json) as instance:
+        revoked = Accounts(instance.store).revoke_token(name, token_id)
+    if as_json:
+        emit({"user": name, "id": token_id, "revoked": revoked})
+    else:
+        out.print(f"token {token_id} {'revoked' if revoked else 'not found (or already revoked)'}")
+    if not revoked:
+        raise typer.Exit(1)
 
 
 @users_app.command("list")
@@ -428,6 +457,27 @@ def demo(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
 
     with enclave(data_dir, as_json) as instance:
         run_demo(instance, out if not as_json else None, emit if as_json else None)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the HTTP API, the OpenAI-compatible API and the web UI."""
+    import uvicorn
+
+    from enclave.web import create_app
+
+    with enclave(data_dir, False) as instance:
+        if not Accounts(instance.store).admins():
+            err.print(
+                "[yellow]no admin yet:[/yellow] create one with "
+                "`enclave users add NAME --admin --password`"
+            )
+        instance.warm_up()
+        uvicorn.run(create_app(instance), host=host, port=port, log_level="info")
 
 
 def main(argv: list[str] | None = None) -> None:

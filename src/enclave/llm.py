@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -61,9 +62,15 @@ class LlamaCppLLM:
             ) from exc
         self.chat = "tokenizer.chat_template" in self.llm.metadata
         self.context = context
+        # One llama.cpp context serves one generation at a time.
+        self._lock = threading.Lock()
 
     def stream(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
-        """Tokens as they are generated."""
+        """Tokens as they are generated (concurrent callers wait their turn)."""
+        with self._lock:
+            yield from self._generate(prompt, max_tokens)
+
+    def _generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
         if self.chat:
             for part in self.llm.create_chat_completion(
                 prompt.messages,

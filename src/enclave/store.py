@@ -8,6 +8,7 @@ user named in the transaction-local setting enclave.user.
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ ACL_FILTER = (
     "where a.principal_id = any(%(principals)s))"
 )
 BM25_K1 = 1.2
+# HNSW candidate list per requested result (pgvector ef_search = EF_FACTOR * k, at least 40).
+EF_FACTOR = 4
 BM25_B = 0.75
 
 
@@ -65,20 +68,37 @@ class Store:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._server = None
-        url = settings.database_url or self._start_embedded(settings.data_dir / "pg")
-        try:
-            # No server-side prepared statements: after a few runs PostgreSQL may switch them to
-            # a generic plan, which for "lexeme = any($1)" plus row-level security was 1000x
-            # slower than the plan made for the actual parameters.
-            self.conn = psycopg.connect(
-                url, autocommit=True, row_factory=dict_row, prepare_threshold=None
-            )
-        except psycopg.OperationalError as exc:
-            raise ConfigError(
-                f"cannot connect to PostgreSQL (ENCLAVE_DATABASE_URL): {exc}"
-            ) from exc
+        self._url = settings.database_url or self._start_embedded(settings.data_dir / "pg")
+        # One connection per thread: a psycopg connection runs one transaction at a time, and
+        # a reader's role and user setting must never leak into another thread's queries.
+        self._local = threading.local()
+        self._connections: list[psycopg.Connection[dict[str, Any]]] = []
+        self._connections_lock = threading.Lock()
+        self._vector_ready = False
         self.migrate()
-        register_vector(self.conn)
+
+    @property
+    def conn(self) -> psycopg.Connection[dict[str, Any]]:
+        """This thread's connection (opened on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            try:
+                # No server-side prepared statements: after a few runs PostgreSQL may switch
+                # them to a generic plan, which for "lexeme = any($1)" plus row-level security
+                # was 1000x slower than the plan made for the actual parameters.
+                conn = psycopg.connect(
+                    self._url, autocommit=True, row_factory=dict_row, prepare_threshold=None
+                )
+            except psycopg.OperationalError as exc:
+                raise ConfigError(
+                    f"cannot connect to PostgreSQL (ENCLAVE_DATABASE_URL): {exc}"
+                ) from exc
+            if self._vector_ready:
+                register_vector(conn)
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
 
     def _start_embedded(self, pgdata: Path) -> str:
         # pgserver asks platformdirs for a runtime dir it does not need with a data dir given.
@@ -94,8 +114,11 @@ class Store:
         return self._server.get_uri()
 
     def close(self) -> None:
-        """Close the connection; the embedded server stops when its last user is gone."""
-        self.conn.close()
+        """Close the connections; the embedded server stops when its last user is gone."""
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
         if self._server is not None:
             self._server.cleanup()
             self._server = None
@@ -134,6 +157,9 @@ class Store:
                     self.conn.execute(
                         "insert into schema_migrations(version) values (%s)", [file.name]
                     )
+        # The vector type exists now: adapt numpy arrays on every connection from here on.
+        self._vector_ready = True
+        register_vector(self.conn)
 
     def check_embedding_model(self, name: str, dim: int) -> None:
         """Record the embedding model on first use; refuse vectors from a different one."""
@@ -381,7 +407,7 @@ class Store:
         with self.reading_as(viewer) as cur:
             cur.execute(
                 "select d.id, d.title, d.source, d.mime, d.updated_at::text as updated_at, "
-                "(select count(*) from chunks c where c.document_id = d.id) as chunks "
+                "d.chunk_count as chunks "
                 f"from documents d where {ACL_FILTER.format(column='d.id')} order by d.title, d.id",
                 {"principals": viewer.principals},
             )
@@ -396,6 +422,50 @@ class Store:
                 )
                 for r in cur.fetchall()
             ]
+
+    def readable_document(self, viewer: Viewer, document_id: int) -> tuple[str, str] | None:
+        """(title, extracted text) of a document if this user may read it, else None."""
+        if not viewer.principals:
+            return None
+        with self.reading_as(viewer) as cur:
+            cur.execute(
+                "select d.title, d.body from documents d where d.id = %(id)s and "
+                f"{ACL_FILTER.format(column='d.id')}",
+                {"id": document_id, "principals": viewer.principals},
+            )
+            row = cur.fetchone()
+        return (row["title"], row["body"]) if row else None
+
+    def document_owner(self, document_id: int) -> str | None:
+        """The user who uploaded the document through the server, if any."""
+        row = self.conn.execute(
+            "select p.name from documents d join principals p on p.id = d.owner_id where d.id = %s",
+            [document_id],
+        ).fetchone()
+        return row["name"] if row else None
+
+    def set_owner(self, document_id: int, user: str) -> None:
+        self.conn.execute(
+            "update documents set owner_id = (select id from principals "
+            "where kind = 'user' and name = %s) where id = %s",
+            [user, document_id],
+        )
+
+    def document_source(self, document_id: int) -> str | None:
+        row = self.conn.execute("select source from documents where id = %s", [document_id])
+        found = row.fetchone()
+        return found["source"] if found else None
+
+    def forget_hash(self, document_id: int) -> None:
+        """Make the next ingest of this document re-read it even if its file is unchanged."""
+        self.conn.execute("update documents set content_hash = '' where id = %s", [document_id])
+
+    def groups(self) -> list[str]:
+        """Every group name."""
+        rows = self.conn.execute(
+            "select name from principals where kind = 'group' order by name"
+        ).fetchall()
+        return [r["name"] for r in rows]
 
     def dense_search(self, viewer: Viewer, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) of the k nearest permitted chunks, best first."""
@@ -418,7 +488,7 @@ class Store:
             else:
                 # Approximate: HNSW, scanning on until k permitted rows are found.
                 cur.execute("set local hnsw.iterative_scan = strict_order")
-                cur.execute(f"set local hnsw.ef_search = {max(40, 2 * k)}")
+                cur.execute(f"set local hnsw.ef_search = {max(40, EF_FACTOR * k)}")
                 sql = (
                     f"select c.id, 1 - ({distance}) as score from chunks c where {acl} "
                     f"order by {distance} limit %(k)s"

@@ -85,15 +85,15 @@ language sql stable as $$
     ) mine
 $$;
 
+-- The policies' subquery does not depend on the row: PostgreSQL runs it once per query and
+-- probes a hash of permitted document ids (a correlated EXISTS cost 0.02 ms per row).
 alter table documents enable row level security;
 alter table chunks enable row level security;
 create policy documents_readable on documents for select to enclave_reader using (
-    exists (select 1 from document_acl a
-            where a.document_id = documents.id
-              and a.principal_id in (select unnest(enclave_principals())))
+    id in (select a.document_id from document_acl a
+              where a.principal_id = any ((select enclave_principals())::bigint[]))
 );
 create policy chunks_readable on chunks for select to enclave_reader using (
-    exists (select 1 from document_acl a
-            where a.document_id = chunks.document_id
-              and a.principal_id in (select unnest(enclave_principals())))
+    document_id in (select a.document_id from document_acl a
+              where a.principal_id = any ((select enclave_principals())::bigint[]))
 );

@@ -28,7 +28,6 @@ where s.document_id = d.id;
 grant select on postings to enclave_reader;
 alter table postings enable row level security;
 create policy postings_readable on postings for select to enclave_reader using (
-    exists (select 1 from document_acl a
-            where a.document_id = postings.document_id
-              and a.principal_id in (select unnest(enclave_principals())))
+    document_id in (select a.document_id from document_acl a
+              where a.principal_id = any ((select enclave_principals())::bigint[]))
 );

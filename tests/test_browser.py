@@ -1,0 +1,119 @@
+"""End to end in headless Chromium (Debian's package, driven by Playwright; no download)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from enclave.embedding import Embedder
+from enclave.llm import LlamaCppLLM
+from tests.conftest import new_database
+from tests.server_harness import PASSWORDS, Running, running_server
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_server: object,
+    embedder: Embedder,
+    llm: LlamaCppLLM,
+) -> Iterator[Running]:
+    with running_server(
+        tmp_path_factory.mktemp("browser"), new_database(pg_server), embedder, llm
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def signed_in(browser: Browser, server: Running, user: str) -> Page:
+    page = browser.new_context(locale="en-US").new_page()
+    page.goto(f"{server.url}/login")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(PASSWORDS[user])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{server.url}/chat")
+    return page
+
+
+def ask(page: Page, question: str) -> list[str]:
+    page.get_by_label("Your question").fill(question)
+    page.get_by_role("button", name="Ask").click()
+    answer = page.locator('[data-testid="answer"][data-done="true"]').last
+    expect(answer).to_be_visible(timeout=120_000)
+    return answer.locator("details summary").all_inner_texts()
+
+
+def test_two_users_same_question_different_sources(browser: Browser, server: Running) -> None:
+    question = "How long does the audit log keep entries?"
+    alice = signed_in(browser, server, "alice")
+    alice_sources = ask(alice, question)
+    assert any("audit-log.html" in s for s in alice_sources)
+    bob = signed_in(browser, server, "bob")
+    bob_sources = ask(bob, question)
+    assert bob_sources and not any("audit-log.html" in s for s in bob_sources)
+    # A citation expands to title and excerpt.
+    first = alice.locator('[data-testid="sources"] details').first
+    first.locator("summary").click()
+    expect(first.locator(".excerpt")).to_contain_text("400 days")
+    ARTIFACTS.mkdir(exist_ok=True)
+    alice.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+    assert (ARTIFACTS / "chat.png").stat().st_size > 10_000
+
+
+def test_upload_then_find_it(browser: Browser, server: Running, tmp_path: Path) -> None:
+    note = tmp_path / "parking-rules.md"
+    note.write_text("# Parking rules\n\nVisitors park in the quarzite lot behind hall 3.")
+    bob = signed_in(browser, server, "bob")
+    bob.goto(f"{server.url}/library")
+    bob.get_by_label("File").set_input_files(str(note))
+    bob.get_by_label("Who may read it").fill("group:hr")
+    bob.get_by_role("button", name="Upload a document").click()
+    expect(bob.locator("#documents")).to_contain_text("Parking rules", timeout=60_000)
+    bob.goto(f"{server.url}/chat")
+    sources = ask(bob, "Where do visitors park, in the quarzite lot?")
+    assert any("parking-rules.md" in s for s in sources)
+
+
+def test_restricted_document_cannot_be_opened_by_url(browser: Browser, server: Running) -> None:
+    alice = signed_in(browser, server, "alice")
+    alice.goto(f"{server.url}/library")
+    link = alice.get_by_role("link", name="Audit log — Lumen feature guide")
+    href = link.get_attribute("href")
+    bob = signed_in(browser, server, "bob")
+    response = bob.goto(f"{server.url}{href}")
+    assert response is not None and response.status == 404
+    assert "400 days" not in bob.content()
+
+
+def test_german_interface_and_keyboard(browser: Browser, server: Running) -> None:
+    page = signed_in(browser, server, "alice")
+    page.get_by_role("link", name="DE").click()
+    expect(page.get_by_label("Ihre Frage")).to_be_visible()
+    page.get_by_label("Ihre Frage").focus()
+    page.keyboard.type("Was steht im Produkthandbuch zur Wartung?")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator('[data-testid="answer"][data-done="true"]')).to_be_visible(timeout=120_000)

@@ -1,0 +1,139 @@
+"""The OpenAI-compatible API through the official `openai` client, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from enclave.embedding import Embedder
+from enclave.llm import LlamaCppLLM
+from tests.conftest import new_database
+from tests.server_harness import Running, running_server
+
+ENGINEERING_FILES = {
+    "audit-log.html",
+    "release-notes-4.2.md",
+    "lumen-handbook.md",
+    "produkthandbuch-wartung.md",
+}
+# Strings that occur only in engineering documents.
+ENGINEERING_ONLY = ["lumenctl", "RFC 5424", "Download CSV", "Wartungsfenster", "OPC UA"]
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_server: object,
+    embedder: Embedder,
+    llm: LlamaCppLLM,
+) -> Iterator[Running]:
+    with running_server(
+        tmp_path_factory.mktemp("openai"), new_database(pg_server), embedder, llm
+    ) as running:
+        yield running
+
+
+def client_for(server: Running, user: str) -> openai.OpenAI:
+    _, secret = server.accounts.create_token(user, "openai-test")
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=secret, max_retries=0)
+
+
+def test_models_and_bad_tokens(server: Running) -> None:
+    ids = {m.id for m in client_for(server, "alice").models.list()}
+    assert ids == {"enclave", "enclave-no-search"}
+    stranger = openai.OpenAI(base_url=f"{server.url}/v1", api_key="enc_forged", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        stranger.models.list()
+
+
+def test_chat_completion_with_sources(server: Running) -> None:
+    alice = client_for(server, "alice")
+    response = alice.chat.completions.create(
+        model="enclave",
+        messages=[{"role": "user", "content": "How long does the audit log keep entries?"}],
+    )
+    content = response.choices[0].message.content
+    assert "Sources:" in content and "audit-log.html" in content
+    extra = response.model_extra["enclave"]
+    assert extra["used_search"] is True
+    assert extra["sources"][0]["file_name"] == "audit-log.html"
+
+
+def test_streamed_chat_and_no_search_model(server: Running) -> None:
+    alice = client_for(server, "alice")
+    stream = alice.chat.completions.create(
+        model="enclave",
+        messages=[{"role": "user", "content": "What is new in Lumen 4.2?"}],
+        stream=True,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert len(chunks) > 3 and "Sources:" in text
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["enclave"]["sources"]
+    plain = alice.chat.completions.create(
+        model="enclave-no-search", messages=[{"role": "user", "content": "Say hello."}]
+    )
+    assert plain.model_extra["enclave"]["used_search"] is False
+    assert "Sources:" not in plain.choices[0].message.content
+    with pytest.raises(openai.NotFoundError):
+        alice.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
+
+
+def test_embeddings(server: Running) -> None:
+    result = client_for(server, "bob").embeddings.create(
+        model="enclave", input=["first text", "zweiter Text"]
+    )
+    assert [len(d.embedding) for d in result.data] == [384, 384]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_outsider_token_never_gets_group_content(server: Running, stream: bool) -> None:
+    """bob is not in engineering: no response, streamed or not, carries its documents."""
+    bob = client_for(server, "bob")
+    questions = [
+        "How long does the audit log keep entries?",
+        "How do I back up Lumen with lumenctl?",
+        "Which format does syslog forwarding use?",
+        "Wann ist das Wartungsfenster?",
+    ]
+    for question in questions:
+        for search in (None, "audit log CSV download lumenctl"):
+            response = bob.chat.completions.create(
+                model="enclave",
+                messages=[{"role": "user", "content": question}],
+                stream=stream,
+                extra_body={"enclave": {"search": search, "k": 8}},
+            )
+            if stream:
+                chunks = list(response)
+                text = "".join(c.choices[0].delta.content or "" for c in chunks)
+                extra = chunks[-1].model_extra["enclave"]
+            else:
+                text = response.choices[0].message.content
+                extra = response.model_extra["enclave"]
+            files = {s["file_name"] for s in extra["sources"]}
+            files |= {c["file_name"] for c in extra["citations"]}
+            assert not files & ENGINEERING_FILES, (question, files)
+            asked = f"{question} {search}".lower()
+            for secret in ENGINEERING_ONLY:
+                assert all(secret not in s["text"] for s in extra["sources"])
+                if secret.lower() not in asked:  # the model may echo the question's words
+                    assert secret not in text
+
+
+def test_embeddings_as_floats_match_the_model(server: Running) -> None:
+    import httpx
+    import numpy as np
+
+    _, secret = server.accounts.create_token("bob", "raw")
+    response = httpx.post(
+        f"{server.url}/v1/embeddings",
+        json={"input": "audit log", "encoding_format": "float"},
+        headers={"Authorization": f"Bearer {secret}"},
+    ).json()
+    vector = np.array(response["data"][0]["embedding"])
+    expected = server.enclave.embedder.embed_passages(["audit log"])[0]
+    assert np.allclose(vector, expected, atol=1e-5)
