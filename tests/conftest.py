@@ -65,3 +65,19 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: object, embedder: Embedder, llm: object
+) -> Iterator[object]:
+    """A real HTTP server (demo corpus, users alice, bob and admin root), one per test module."""
+    from tests.server_harness import running_server
+
+    with running_server(
+        tmp_path_factory.mktemp("server"),
+        new_database(pg_server),
+        embedder,
+        llm,  # type: ignore[arg-type]
+    ) as running:
+        yield running

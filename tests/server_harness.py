@@ -20,6 +20,13 @@ from enclave.embedding import Embedder
 from enclave.llm import LLM
 from enclave.web import create_app
 
+# The demo corpus's engineering folder: readable by alice (engineering), not by bob.
+ENGINEERING_FILES = {
+    "audit-log.html",
+    "release-notes-4.2.md",
+    "lumen-handbook.md",
+    "produkthandbuch-wartung.md",
+}
 PASSWORDS = {"alice": "alice-secret-pw", "bob": "bob-secret-pw", "root": "root-secret-pw"}
 
 

@@ -9,26 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from enclave.embedding import Embedder
-from enclave.llm import LlamaCppLLM
-from tests.conftest import new_database
-from tests.server_harness import PASSWORDS, Running, running_server
+from tests.server_harness import PASSWORDS, Running
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    pg_server: object,
-    embedder: Embedder,
-    llm: LlamaCppLLM,
-) -> Iterator[Running]:
-    with running_server(
-        tmp_path_factory.mktemp("browser"), new_database(pg_server), embedder, llm
-    ) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
 import pytest
 
-from enclave.embedding import Embedder
-from enclave.llm import LlamaCppLLM
-from tests.conftest import new_database
-from tests.server_harness import Running, running_server
+from tests.server_harness import ENGINEERING_FILES, Running
 
-ENGINEERING_FILES = {
-    "audit-log.html",
-    "release-notes-4.2.md",
-    "lumen-handbook.md",
-    "produkthandbuch-wartung.md",
-}
 # Strings that occur only in engineering documents.
 ENGINEERING_ONLY = ["lumenctl", "RFC 5424", "Download CSV", "Wartungsfenster", "OPC UA"]
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    pg_server: object,
-    embedder: Embedder,
-    llm: LlamaCppLLM,
-) -> Iterator[Running]:
-    with running_server(
-        tmp_path_factory.mktemp("openai"), new_database(pg_server), embedder, llm
-    ) as running:
-        yield running
 
 
 def client_for(server: Running, user: str) -> openai.OpenAI:

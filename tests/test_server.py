@@ -4,36 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from enclave.embedding import Embedder
-from enclave.llm import LlamaCppLLM
-from tests.conftest import new_database
-from tests.server_harness import PASSWORDS, Running, running_server
-
-ENGINEERING_FILES = {
-    "audit-log.html",
-    "release-notes-4.2.md",
-    "lumen-handbook.md",
-    "produkthandbuch-wartung.md",
-}
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    pg_server: object,
-    embedder: Embedder,
-    llm: LlamaCppLLM,
-) -> Iterator[Running]:
-    with running_server(
-        tmp_path_factory.mktemp("server"), new_database(pg_server), embedder, llm
-    ) as running:
-        yield running
+from tests.server_harness import ENGINEERING_FILES, PASSWORDS, Running
 
 
 def login(server: Running, user: str) -> tuple[httpx.Client, str]:
