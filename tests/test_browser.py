@@ -101,3 +101,16 @@ def test_german_interface_and_keyboard(browser: Browser, server: Running) -> Non
     page.keyboard.type("Was steht im Produkthandbuch zur Wartung?")
     page.keyboard.press("Control+Enter")
     expect(page.locator('[data-testid="answer"][data-done="true"]')).to_be_visible(timeout=120_000)
+
+
+def test_admin_changes_an_access_list_in_the_ui(browser: Browser, server: Running) -> None:
+    root = signed_in(browser, server, "root")
+    root.goto(f"{server.url}/admin")
+    row = root.locator("#admin-documents tr", has_text="remote-work-policy.txt")
+    expect(row.locator(".acl")).to_have_text("group:hr")
+    root.once("dialog", lambda dialog: dialog.accept("group:hr, user:alice"))
+    row.get_by_role("button", name="Access list").click()
+    expect(row.locator(".acl")).to_have_text("group:hr, user:alice")
+    alice = signed_in(browser, server, "alice")
+    alice.goto(f"{server.url}/library")
+    expect(alice.locator("#documents")).to_contain_text("remote-work-policy.txt")

@@ -183,3 +183,16 @@ def test_admin_only_endpoints(server: Running) -> None:
     assert "carol" in client.get("/admin").text
     alice_ui, _ = login(server, "alice")
     assert alice_ui.get("/admin").status_code == 403
+
+
+def test_admin_sees_every_access_list_and_token(server: Running) -> None:
+    alice, root = bearer(server, "alice"), bearer(server, "root")
+    assert alice.get("/api/admin/documents").status_code == 403
+    docs = {d["file_name"]: d for d in root.get("/api/admin/documents").json()["documents"]}
+    assert docs["urlaubsrichtlinie.md"]["allow"] == ["group:hr"]
+    assert "text" not in docs["urlaubsrichtlinie.md"]  # titles and lists, not content
+    mine = [t for t in root.get("/api/admin/tokens").json()["tokens"] if t["user"] == "alice"]
+    token = max(mine, key=lambda t: t["id"])  # the one `alice` above was just given
+    assert alice.get("/api/admin/tokens").status_code == 403
+    assert root.delete(f"/api/admin/tokens/{token['id']}").status_code == 200
+    assert alice.get("/api/me").status_code == 401

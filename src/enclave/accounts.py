@@ -132,6 +132,23 @@ class Accounts:
         ).fetchall()
         return [TokenInfo(**r) for r in rows]
 
+    def all_tokens(self) -> list[tuple[str, TokenInfo]]:
+        """Every user's tokens (for admins), as (user, token)."""
+        rows = self.store.conn.execute(
+            "select p.name as user, t.id, t.name, t.prefix, t.created_at, t.last_used_at, "
+            "t.revoked_at is not null as revoked from api_tokens t "
+            "join principals p on p.id = t.user_id order by p.name, t.id"
+        ).fetchall()
+        return [(r.pop("user"), TokenInfo(**r)) for r in rows]
+
+    def revoke_any_token(self, token_id: int) -> bool:
+        """Revoke a token whoever owns it (admins)."""
+        cur = self.store.conn.execute(
+            "update api_tokens set revoked_at = now() where id = %s and revoked_at is null",
+            [token_id],
+        )
+        return cur.rowcount > 0
+
     def revoke_token(self, user: str, token_id: int) -> bool:
         """Revoke one of the user's tokens; False if they have no such live token."""
         cur = self.store.conn.execute(

@@ -39,7 +39,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "open": "Open",
         "users": "Users",
         "groups": "Groups",
-        "add_user": "Add user",
+        "add_user": "Add or update user",
         "make_admin": "Administrator",
         "access_list": "Access list",
         "save": "Save",
@@ -55,6 +55,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "inferred": "matched to the answer, not cited by the model",
         "language": "Language",
         "remove_from_group": "Remove from group",
+        "add_user_hint": "An existing user keeps their groups and gets the new ones; a password "
+        "given here replaces theirs.",
         "document": "Document",
     },
     "de": {
@@ -89,7 +91,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "open": "Öffnen",
         "users": "Benutzer",
         "groups": "Gruppen",
-        "add_user": "Benutzer anlegen",
+        "add_user": "Benutzer anlegen oder ändern",
         "make_admin": "Administrator",
         "access_list": "Zugriffsliste",
         "save": "Speichern",
@@ -105,6 +107,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "inferred": "der Antwort zugeordnet, vom Modell nicht zitiert",
         "language": "Sprache",
         "remove_from_group": "Aus Gruppe entfernen",
+        "add_user_hint": "Ein bestehender Benutzer behält seine Gruppen und erhält die neuen; "
+        "ein hier eingegebenes Passwort ersetzt seines.",
         "document": "Dokument",
     },
 }

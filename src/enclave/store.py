@@ -451,6 +451,24 @@ class Store:
             [user, document_id],
         )
 
+    def all_documents(self) -> list[dict[str, Any]]:
+        """Every document's id, title, file and access list (admin view: no content)."""
+        rows = self.conn.execute(
+            "select d.id, d.title, d.source, coalesce(array_agg(p.kind || ':' || p.name "
+            "order by p.kind, p.name) filter (where p.id is not null), '{}') as allow "
+            "from documents d left join document_acl a on a.document_id = d.id "
+            "left join principals p on p.id = a.principal_id group by d.id order by d.title, d.id"
+        ).fetchall()
+        return [
+            {
+                "document_id": r["id"],
+                "title": r["title"],
+                "file_name": Path(r["source"]).name,
+                "allow": list(r["allow"]),
+            }
+            for r in rows
+        ]
+
     def document_source(self, document_id: int) -> str | None:
         row = self.conn.execute("select source from documents where id = %s", [document_id])
         found = row.fetchone()

@@ -343,6 +343,20 @@ def create_app(enclave: Enclave) -> FastAPI:
             raise HTTPException(404, "no such live token")
         return {"revoked": token_id}
 
+    @api.get("/admin/documents")
+    def all_documents(_: Admin) -> dict[str, Any]:
+        return {"documents": enclave.store.all_documents()}
+
+    @api.get("/admin/tokens")
+    def all_tokens(_: Admin) -> dict[str, Any]:
+        return {"tokens": [{"user": u, **t.__dict__} for u, t in accounts.all_tokens()]}
+
+    @api.delete("/admin/tokens/{token_id}")
+    def revoke_any(token_id: int, _: Admin) -> dict[str, Any]:
+        if not accounts.revoke_any_token(token_id):
+            raise HTTPException(404, "no such live token")
+        return {"revoked": token_id}
+
     @api.get("/users")
     def users(_: Admin) -> dict[str, Any]:
         admins = set(accounts.admins())
@@ -468,7 +482,8 @@ def create_app(enclave: Enclave) -> FastAPI:
             users=enclave.store.users(),
             admins=admins,
             groups=enclave.store.groups(),
-            tokens=accounts.tokens(who.user),
+            documents=enclave.store.all_documents(),
+            tokens=accounts.all_tokens(),
         )
 
     @app.get("/settings", include_in_schema=False)

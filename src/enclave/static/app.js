@@ -178,6 +178,11 @@ document.addEventListener("DOMContentLoaded", () => {
     if (link) { event.preventDefault(); openConversation(link.dataset.conversation); }
   });
   document.getElementById("documents")?.addEventListener("click", onLibraryClick);
+  document.getElementById("admin-documents")?.addEventListener("click", onLibraryClick);
+  document.getElementById("admin-tokens")?.addEventListener("click", async (event) => {
+    const id = event.target.dataset.adminRevoke;
+    if (id) { await api("DELETE", `/api/admin/tokens/${id}`); location.reload(); }
+  });
   const uploadForm = document.getElementById("upload-form");
   uploadForm?.addEventListener("submit", (event) => { event.preventDefault(); upload(uploadForm); });
   const tokenForm = document.getElementById("token-form");
