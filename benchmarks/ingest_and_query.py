@@ -184,7 +184,7 @@ def main() -> None:
     default = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "xquad"
     parser.add_argument("--xquad", type=Path, default=default)
     parser.add_argument("--queries", type=int, default=40)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     args = parser.parse_args()
     paragraphs, questions = xquad(args.xquad)
     rng = np.random.default_rng(7)

@@ -18,7 +18,7 @@ from enclave.loaders import LoadError, discover, load
 from enclave.store import Store
 
 # Chunks embedded together; documents are still committed one by one.
-EMBED_BATCH_CHUNKS = 64
+EMBED_BATCH_CHUNKS = 256
 
 
 @dataclass(frozen=True)
