@@ -84,7 +84,7 @@ def test_eval_retrieval_command_on_tiny_beir(tmp_path: Path) -> None:
         "--out",
         str(tmp_path / "out"),
     )
-    assert set(report["results"]) == {"bm25", "dense", "hybrid"}
+    assert set(report["results"]) == {"bm25", "dense", "hybrid", "pg ts_rank_cd"}
     assert report["results"]["dense"]["ndcg@10"] == 1.0
     assert report["results"]["hybrid"]["recall@10"] == 1.0
     assert Path(report["chart"]).stat().st_size > 1000

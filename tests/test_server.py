@@ -196,3 +196,18 @@ def test_admin_sees_every_access_list_and_token(server: Running) -> None:
     assert alice.get("/api/admin/tokens").status_code == 403
     assert root.delete(f"/api/admin/tokens/{token['id']}").status_code == 200
     assert alice.get("/api/me").status_code == 401
+
+
+def test_repeated_failed_sign_ins_are_throttled(server: Running) -> None:
+    server.enclave.store.add_user("dave", [])
+    server.accounts.set_password("dave", "dave-secret-pw")
+    client = httpx.Client(base_url=server.url)
+    codes = [
+        client.post("/login", data={"username": "dave", "password": f"wrong-{i}-pw"}).status_code
+        for i in range(6)
+    ]
+    assert codes == [401] * 5 + [429]
+    # Even the right password waits out the window now.
+    right = client.post("/login", data={"username": "dave", "password": "dave-secret-pw"})
+    assert right.status_code == 429
+    assert "too many" in right.json()["error"]["message"]

@@ -199,11 +199,27 @@ class Evaluator:
             ],
             "hybrid": lambda q, n: [h.chunk_id for h in hybrid.search(viewer, q, n)],
         }
+        configs["pg ts_rank_cd"] = lambda q, n: self.ts_rank(q, n)
         if self.enclave.reranker is not None:
             configs["hybrid+rerank"] = lambda q, n: [
                 h.chunk_id for h in self.enclave.retriever.search(viewer, q, n)
             ]
         return configs
+
+    def ts_rank(self, query: str, n: int) -> list[int]:
+        """PostgreSQL's own ranking (ts_rank_cd, OR of the query's stems): the baseline that
+        the product's BM25 has to beat."""
+        viewer = self.enclave.store.viewer(EVAL_USER)
+        with self.enclave.store.reading_as(viewer) as cur:
+            cur.execute(
+                "with q as (select array_to_string(array(select distinct quote_literal(lexeme) "
+                "from unnest(to_tsvector('english', %(q)s) || to_tsvector('german', %(q)s))), "
+                "' | ') as text) "
+                "select c.id from chunks c, q where q.text <> '' and c.tsv @@ q.text::tsquery "
+                "order by ts_rank_cd(c.tsv, q.text::tsquery) desc, c.id limit %(n)s",
+                {"q": query, "n": n},
+            )
+            return [r["id"] for r in cur.fetchall()]
 
     def documents_ranked(self, chunk_ids: Sequence[int]) -> list[str]:
         """Corpus ids in the order their first chunk appears."""

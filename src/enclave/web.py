@@ -12,6 +12,9 @@ import logging
 import re
 import secrets
 import shutil
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -81,6 +84,33 @@ class TokenRequest(BaseModel):
     name: str = Field(default="token", max_length=100)
 
 
+class LoginThrottle:
+    """Refuses sign-ins for a user name after repeated failures (password guessing)."""
+
+    def __init__(self, failures: int = 5, window_s: float = 300.0):
+        self.limit, self.window = failures, window_s
+        self.recent: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def _prune(self, name: str) -> deque[float]:
+        times = self.recent.setdefault(name, deque())
+        while times and times[0] < time.monotonic() - self.window:
+            times.popleft()
+        return times
+
+    def blocked(self, name: str) -> bool:
+        with self.lock:
+            return len(self._prune(name)) >= self.limit
+
+    def failed(self, name: str) -> None:
+        with self.lock:
+            self._prune(name).append(time.monotonic())
+
+    def succeeded(self, name: str) -> None:
+        with self.lock:
+            self.recent.pop(name, None)
+
+
 def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
 
@@ -93,6 +123,7 @@ def create_app(enclave: Enclave) -> FastAPI:
     """The FastAPI application serving one Enclave."""
     app = FastAPI(title="Enclave", version="0.1.0", docs_url="/docs")
     accounts = Accounts(enclave.store)
+    throttle = LoginThrottle()
     conversations = Conversations(enclave.store)
     uploads = enclave.settings.data_dir / "uploads"
     upload_limit = enclave.settings.max_file_mb * 2**20
@@ -418,10 +449,14 @@ def create_app(enclave: Enclave) -> FastAPI:
     def login(
         request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]
     ) -> Any:
+        if throttle.blocked(username):
+            return error(429, "too many failed sign-ins; try again in a few minutes")
         if not accounts.verify_password(username, password):
+            throttle.failed(username)
             response = page(request, "login.html", None, failed=True)
             response.status_code = 401
             return response
+        throttle.succeeded(username)
         secret, _ = accounts.create_session(username)
         response = RedirectResponse("/chat", status_code=303)
         response.set_cookie(
