@@ -130,3 +130,15 @@ def test_openai_backend_unreachable_server_is_a_clear_error() -> None:
     llm = OpenAICompatibleLLM(f"http://127.0.0.1:{free_port()}/v1", "any", timeout=2)
     with pytest.raises(LLMError, match="ENCLAVE_LLM_BASE_URL"):
         list(llm.stream(build_prompt_without_sources("hi"), max_tokens=4))
+
+
+def test_base_model_answers_end_at_the_first_blank_line_after_text() -> None:
+    from enclave.llm import _first_paragraph
+
+    assert list(_first_paragraph(iter(["\n", "\n", "400", " days", "\n", "\nQ"]))) == [
+        "400",
+        " days",
+        "\n",
+    ]
+    assert list(_first_paragraph(iter(["Yes", "\n\nmore"]))) == ["Yes"]
+    assert list(_first_paragraph(iter(["a", "\n", "b"]))) == ["a", "\n", "b"]

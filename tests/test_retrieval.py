@@ -22,6 +22,13 @@ def test_rrf_known_values() -> None:
     assert [i for i, _ in reciprocal_rank_fusion([[1, 2, 3], [3, 1]], k=60)] == [1, 3, 2]
 
 
+def test_weighted_rrf_known_values() -> None:
+    fused = dict(reciprocal_rank_fusion([[1, 2], [2, 1]], k=10, weights=(0.5, 1.0)))
+    assert fused[1] == pytest.approx(0.5 / 11 + 1 / 12)
+    assert fused[2] == pytest.approx(0.5 / 12 + 1 / 11)
+    assert [i for i, _ in reciprocal_rank_fusion([[1, 2], [2, 1]], 10, (0.5, 1.0))] == [2, 1]
+
+
 def test_rrf_ties_break_by_id() -> None:
     assert [i for i, _ in reciprocal_rank_fusion([[5], [4]])] == [4, 5]
 

@@ -55,6 +55,7 @@ class Enclave:
             self.reranker,
             self.settings.rrf_k,
             self.settings.rerank_candidates,
+            self.settings.dense_weight,
         )
 
     @cached_property

@@ -20,7 +20,7 @@ import numpy as np
 
 from enclave.access import Principal
 from enclave.app import Enclave
-from enclave.retrieval import Retriever
+from enclave.retrieval import Retriever, reciprocal_rank_fusion
 
 EVAL_USER = "evaluator"
 
@@ -170,6 +170,7 @@ class Evaluator:
     def __init__(self, enclave: Enclave):
         self.enclave = enclave
         self.doc_of: dict[int, str] = {}
+        self.chunk_doc: dict[int, str] = {}
 
     def index(self, dataset: RetrievalSet, work: Path) -> None:
         """Write each corpus entry as a text file and ingest them for the evaluation user."""
@@ -186,12 +187,19 @@ class Evaluator:
             document_id: names[Path(source).name]
             for document_id, source in self.enclave.store.sources_under(folder)
         }
+        rows = self.enclave.store.conn.execute("select id, document_id from chunks").fetchall()
+        self.chunk_doc = {
+            r["id"]: self.doc_of[r["document_id"]] for r in rows if r["document_id"] in self.doc_of
+        }
 
     def configurations(self) -> dict[str, Callable[[str, int], list[int]]]:
         """Ranked chunk ids per retrieval configuration."""
         store, embedder = self.enclave.store, self.enclave.embedder
         viewer = store.viewer(EVAL_USER)
-        hybrid = Retriever(store, embedder, None, self.enclave.settings.rrf_k)
+        settings = self.enclave.settings
+        hybrid = Retriever(
+            store, embedder, None, settings.rrf_k, dense_weight=settings.dense_weight
+        )
         configs: dict[str, Callable[[str, int], list[int]]] = {
             "bm25": lambda q, n: [i for i, _ in store.keyword_search(viewer, q, n)],
             "dense": lambda q, n: [
@@ -223,11 +231,7 @@ class Evaluator:
 
     def documents_ranked(self, chunk_ids: Sequence[int]) -> list[str]:
         """Corpus ids in the order their first chunk appears."""
-        rows = self.enclave.store.conn.execute(
-            "select id, document_id from chunks where id = any(%s)", [list(chunk_ids)]
-        ).fetchall()
-        document = {r["id"]: r["document_id"] for r in rows}
-        return list(dict.fromkeys(self.doc_of[document[c]] for c in chunk_ids if c in document))
+        return list(dict.fromkeys(self.chunk_doc[c] for c in chunk_ids if c in self.chunk_doc))
 
     def retrieval(self, dataset: RetrievalSet, depth: int = 100) -> RetrievalReport:
         report = RetrievalReport(dataset.name, len(dataset.corpus), len(dataset.queries))
@@ -249,6 +253,28 @@ class Evaluator:
                 "latency_p95_ms": float(np.percentile(latencies, 95) * 1000),
             }
         return report
+
+    def fusion_sweep(
+        self, dataset: RetrievalSet, ks: Sequence[int], weights: Sequence[float], depth: int = 100
+    ) -> dict[tuple[int, float], float]:
+        """Mean nDCG@10 of RRF for each (k, dense weight), from one run of both retrievers."""
+        store, embedder = self.enclave.store, self.enclave.embedder
+        viewer = store.viewer(EVAL_USER)
+        runs = []
+        for qid, query in dataset.queries.items():
+            dense = [i for i, _ in store.dense_search(viewer, embedder.embed_query(query), depth)]
+            keyword = [i for i, _ in store.keyword_search(viewer, query, depth)]
+            runs.append((dataset.qrels[qid], dense, keyword))
+        results = {}
+        for k in ks:
+            for weight in weights:
+                scores = []
+                for relevant, dense, keyword in runs:
+                    fused = reciprocal_rank_fusion([dense, keyword], k, (weight, 1.0))
+                    ranked = self.documents_ranked([i for i, _ in fused])
+                    scores.append(ndcg_at_k(ranked, relevant, 10))
+                results[(k, weight)] = float(np.mean(scores))
+        return results
 
     def qa(self, items: Sequence[QAItem], k: int = 5) -> dict[str, float]:
         """Gold-passage hit@k, answer EM / F1 and citation precision with the real LLM."""

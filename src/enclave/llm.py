@@ -82,16 +82,35 @@ class LlamaCppLLM:
                 if text:
                     yield text
         else:
-            for part in self.llm.create_completion(
+            parts = self.llm.create_completion(
                 prompt.completion,
                 max_tokens=max_tokens,
                 stop=COMPLETION_STOP,
                 stream=True,
                 temperature=0.0,
-            ):
-                text = part["choices"][0]["text"]  # type: ignore[index]
-                if text:
-                    yield text
+            )
+            yield from _first_paragraph(p["choices"][0]["text"] for p in parts)  # type: ignore[index]
+
+
+def _first_paragraph(pieces: Iterator[str]) -> Iterator[str]:
+    """Pieces up to the first blank line after some text; leading blank lines are skipped.
+
+    A base model answers in one paragraph and then rambles on; a plain "\n\n" stop sequence
+    would also end answers that merely start with a blank line, leaving them empty.
+    """
+    text = ""
+    for piece in pieces:
+        if not text.strip():
+            piece = (text + piece).lstrip()
+            text = ""
+        end = (text + piece).find("\n\n")
+        if end >= 0:
+            if end > len(text):
+                yield (text + piece)[len(text) : end]
+            return
+        text += piece
+        if piece:
+            yield piece
 
 
 class OpenAICompatibleLLM:

@@ -14,8 +14,9 @@ INSTRUCTION = (
 )
 NO_SOURCES_INSTRUCTION = "Answer the question briefly and accurately."
 # A base model (completion prompt) has no end-of-turn: stop where it starts a new block.
-# Chat models end their turn themselves and get no stop sequences.
-COMPLETION_STOP = ["\nQuestion:", "\nSources:", "\n\n"]
+# (It also ends at the first blank line after some text: see LlamaCppLLM.) Chat models end
+# their turn themselves and get no stop sequences.
+COMPLETION_STOP = ["\nQuestion:", "\nSources:"]
 
 
 @dataclass(frozen=True)

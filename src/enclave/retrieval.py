@@ -4,25 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from enclave.embedding import Embedder
 from enclave.entities import Hit
 from enclave.reranking import Reranker
 from enclave.store import Store, Viewer
 
+T = TypeVar("T", int, str)
+
 # How many candidates each retriever contributes to fusion, at least.
 MIN_CANDIDATES = 50
 
 
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[int]], k: int = 60
-) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
+    rankings: Sequence[Sequence[T]], k: int = 60, weights: Sequence[float] | None = None
+) -> list[tuple[T, float]]:
+    """Fuse ranked lists: score(id) = sum over lists of weight / (k + rank), rank from 1."""
+    scores: dict[T, float] = {}
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))  # type: ignore[operator]
 
 
 class Retriever:
@@ -35,12 +38,14 @@ class Retriever:
         reranker: Reranker | None = None,
         rrf_k: int = 60,
         rerank_candidates: int = 30,
+        dense_weight: float = 1.0,
     ):
         self.store = store
         self.embedder = embedder
         self.reranker = reranker
         self.rrf_k = rrf_k
         self.rerank_candidates = rerank_candidates
+        self.dense_weight = dense_weight
 
     def search(self, viewer: Viewer, query: str, k: int = 5) -> list[Hit]:
         """The top k permitted chunks for query, best first."""
@@ -49,7 +54,9 @@ class Retriever:
         pool = max(MIN_CANDIDATES, 3 * k)
         dense = self.store.dense_search(viewer, self.embedder.embed_query(query), pool)
         keyword = self.store.keyword_search(viewer, query, pool)
-        fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]], self.rrf_k)
+        fused = reciprocal_rank_fusion(
+            [[i for i, _ in dense], [i for i, _ in keyword]], self.rrf_k, (self.dense_weight, 1.0)
+        )
         keep = max(k, self.rerank_candidates) if self.reranker else k
         fused = fused[:keep]
         found = self.store.hits(viewer, [i for i, _ in fused])
