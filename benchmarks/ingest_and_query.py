@@ -128,20 +128,7 @@ def grow(enclave: Enclave, target: int, rng: np.random.Generator) -> None:
                 "from unnest(v.tsv)), embedding from staging, "
                 "lateral (select to_tsvector(lang, text) as tsv) v"
             )
-            conn.execute(
-                "insert into postings (lexeme, chunk_id, document_id, tf, term_count) "
-                "select u.lexeme, c.id, c.document_id, coalesce(array_length(u.positions, 1), 1), "
-                "c.term_count from chunks c cross join lateral unnest(c.tsv) u "
-                "where c.document_id >= %(first)s",
-                {"first": doc},
-            )
-            conn.execute(
-                "update documents d set chunk_count = s.n, term_total = s.total from "
-                "(select document_id, count(*) as n, sum(term_count) as total from chunks "
-                " where document_id >= %(first)s group by document_id) s "
-                "where s.document_id = d.id",
-                {"first": doc},
-            )
+            enclave.store.index_terms(list(range(doc, doc + 1000)))
         doc += 1000
         have += 10000
     conn.execute("analyze")

@@ -158,6 +158,11 @@ class Accounts:
         )
         return cur.rowcount > 0
 
+    def user_for_authorization(self, header: str) -> str | None:
+        """The user of an `Authorization: Bearer <token>` header, or None."""
+        scheme, _, secret = header.partition(" ")
+        return self.user_for_token(secret.strip()) if scheme.lower() == "bearer" else None
+
     def user_for_token(self, secret: str) -> str | None:
         """The user a live token belongs to, or None."""
         if not secret.startswith(TOKEN_PREFIX):

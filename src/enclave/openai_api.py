@@ -71,12 +71,7 @@ def openai_router(enclave: Enclave, accounts: Accounts) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     def user_of(request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        user = (
-            accounts.user_for_token(header[7:].strip())
-            if header.lower().startswith("bearer ")
-            else None
-        )
+        user = accounts.user_for_authorization(request.headers.get("authorization", ""))
         if user is None:
             raise HTTPException(401, "invalid or missing API token (Authorization: Bearer)")
         return user

@@ -33,9 +33,9 @@ ACL_FILTER = (
     "where a.principal_id = any(%(principals)s))"
 )
 BM25_K1 = 1.2
+BM25_B = 0.75
 # HNSW candidate list per requested result (pgvector ef_search = EF_FACTOR * k, at least 40).
 EF_FACTOR = 4
-BM25_B = 0.75
 
 
 @dataclass(frozen=True)
@@ -319,22 +319,27 @@ class Store:
                         for c, lang, vector in zip(chunks, languages, embeddings, strict=True)
                     ],
                 )
-            self.conn.execute(
-                "insert into postings (lexeme, chunk_id, document_id, tf, term_count) "
-                "select u.lexeme, c.id, c.document_id, coalesce(array_length(u.positions, 1), 1), "
-                "c.term_count from chunks c cross join lateral unnest(c.tsv) u "
-                "where c.document_id = %(doc)s",
-                {"doc": document_id},
-            )
-            self.conn.execute(
-                "update documents set chunk_count = s.n, term_total = s.total from "
-                "(select count(*) as n, coalesce(sum(term_count), 0) as total from chunks "
-                " where document_id = %(doc)s) s where id = %(doc)s",
-                {"doc": document_id},
-            )
+            self.index_terms([document_id])
             if acl is not None:
                 self._write_acl(document_id, acl)
         return document_id
+
+    def index_terms(self, document_ids: Sequence[int]) -> None:
+        """Write the BM25 postings and length totals of documents whose chunks are stored."""
+        self.conn.execute(
+            "insert into postings (lexeme, chunk_id, document_id, tf, term_count) "
+            "select u.lexeme, c.id, c.document_id, coalesce(array_length(u.positions, 1), 1), "
+            "c.term_count from chunks c cross join lateral unnest(c.tsv) u "
+            "where c.document_id = any(%(docs)s)",
+            {"docs": list(document_ids)},
+        )
+        self.conn.execute(
+            "update documents d set chunk_count = s.n, term_total = s.total from "
+            "(select document_id, count(*) as n, sum(term_count) as total from chunks "
+            " where document_id = any(%(docs)s) group by document_id) s "
+            "where s.document_id = d.id",
+            {"docs": list(document_ids)},
+        )
 
     def set_acl(self, document_id: int, acl: Sequence[Principal]) -> None:
         """Replace a document's access list."""
@@ -494,7 +499,12 @@ class Store:
         acl = ACL_FILTER.format(column="c.document_id")
         distance = f"(c.embedding::vector({dim})) <=> %(q)s::vector({dim})"
         with self.reading_as(viewer) as cur:
-            permitted = cur.execute(f"select count(*) as n from chunks c where {acl}", params)
+            # The per-document chunk counts answer this without scanning the chunks twice.
+            permitted = cur.execute(
+                "select coalesce(sum(d.chunk_count), 0) as n from documents d "
+                f"where {ACL_FILTER.format(column='d.id')}",
+                params,
+            )
             n = int(permitted.fetchone()["n"])  # type: ignore[index]
             if n <= self.settings.exact_search_limit:
                 # Exact: scan the permitted chunks; materialising keeps the planner off HNSW.

@@ -166,8 +166,8 @@ def create_app(enclave: Enclave) -> FastAPI:
 
     def authenticate(request: Request) -> Caller | None:
         header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            user = accounts.user_for_token(header[7:].strip())
+        if header:
+            user = accounts.user_for_authorization(header)
             return Caller(user, accounts.is_admin(user), None) if user else None
         cookie = request.cookies.get(SESSION_COOKIE)
         session = accounts.session(cookie) if cookie else None
