@@ -10,6 +10,7 @@ import pytest
 from enclave.access import Principal
 from enclave.app import Enclave
 from enclave.demo import setup_demo
+from enclave.keywords import umlaut_spellings
 from enclave.reranking import Reranker
 from enclave.retrieval import Retriever, reciprocal_rank_fusion
 
@@ -109,3 +110,36 @@ def test_cross_encoder_rerank_orders_by_its_scores(tmp_path: Path, enclave: Encl
     assert scores == sorted(scores, reverse=True)
     direct = reranker.score("meeting room chairs", [h.text for h in hits])
     assert direct == pytest.approx(scores, rel=1e-4)
+
+
+def test_umlaut_spellings_adds_only_transliterated_words() -> None:
+    assert umlaut_spellings("Gebuehren fuer Oel") == "Gebuehren fuer Oel Gebühren für Öl"
+    # "Quelle" and "neue" are no transliterations: nothing is added.
+    assert umlaut_spellings("neue Quelle") == "neue Quelle"
+
+
+def test_keyword_search_folds_umlauts_on_both_sides(enclave: Enclave, tmp_path: Path) -> None:
+    """An English passage keeps "Düsseldorf" unstemmed; a German one stems "Gebühren".
+
+    Either way a query with "u" or "ue" for "ü" finds it, and the umlaut spelling still does.
+    """
+    (tmp_path / "office.txt").write_text(
+        "Our new office in Düsseldorf opens in spring. The whole sales team moves there "
+        "from the old building by the river, and visitors get parking on the ground floor."
+    )
+    (tmp_path / "gebuehren.txt").write_text(
+        "Die Gebühren für die Nutzung der Konferenzräume werden monatlich abgerechnet. "
+        "Externe Gäste zahlen den vollen Satz, Mitarbeitende nichts."
+    )
+    enclave.ingestor.ingest([tmp_path], [Principal("user", "carol")])
+    viewer = enclave.store.viewer("carol")
+
+    def top_text(query: str) -> str:
+        found = enclave.store.keyword_search(viewer, query, 1)
+        assert found, query
+        return enclave.store.hits(viewer, [found[0][0]])[found[0][0]].text
+
+    for query in ("Düsseldorf", "Dusseldorf", "Duesseldorf"):
+        assert "Düsseldorf" in top_text(query)
+    for query in ("Gebühren", "Gebuhren", "Gebuehren", "Konferenzraume"):
+        assert "Gebühren" in top_text(query)

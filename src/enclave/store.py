@@ -26,6 +26,7 @@ from psycopg.rows import dict_row
 from enclave.access import Principal
 from enclave.config import ConfigError, Settings
 from enclave.entities import Chunk, Document, Hit
+from enclave.keywords import umlaut_spellings
 
 # The permitted-documents filter shared by every read; %(principals)s is the caller's ids.
 ACL_FILTER = (
@@ -328,9 +329,10 @@ class Store:
         """Write the BM25 postings and length totals of documents whose chunks are stored."""
         self.conn.execute(
             "insert into postings (lexeme, chunk_id, document_id, tf, term_count) "
-            "select u.lexeme, c.id, c.document_id, coalesce(array_length(u.positions, 1), 1), "
-            "c.term_count from chunks c cross join lateral unnest(c.tsv) u "
-            "where c.document_id = any(%(docs)s)",
+            "select enclave_fold(u.lexeme), c.id, c.document_id, "
+            "sum(coalesce(array_length(u.positions, 1), 1)), c.term_count "
+            "from chunks c cross join lateral unnest(c.tsv) u "
+            "where c.document_id = any(%(docs)s) group by 1, c.id, c.document_id, c.term_count",
             {"docs": list(document_ids)},
         )
         self.conn.execute(
@@ -527,16 +529,17 @@ class Store:
     def keyword_search(self, viewer: Viewer, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) of the k best permitted keyword matches, best first.
 
-        Query terms are stemmed as English and as German; BM25's corpus statistics (N, average
+        Query terms are stemmed as English and as German, then folded like the index
+        (keywords.py); BM25's corpus statistics (N, average
         length, document frequencies) are computed over the chunks this user may read only.
         """
         if not viewer.principals:
             return []
         with self.reading_as(viewer) as cur:
             cur.execute(
-                "select coalesce(array_agg(distinct lexeme), '{}') as lexemes from "
+                "select coalesce(array_agg(distinct enclave_fold(lexeme)), '{}') as lexemes from "
                 "unnest(to_tsvector('english', %(q)s) || to_tsvector('german', %(q)s))",
-                {"q": query},
+                {"q": umlaut_spellings(query)},
             )
             lexemes = cur.fetchone()["lexemes"]  # type: ignore[index]
             if not lexemes:
