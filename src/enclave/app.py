@@ -6,8 +6,8 @@ from functools import cached_property
 
 from enclave.answering import Assistant
 from enclave.chunking import Chunker
-from enclave.config import Settings
-from enclave.embedding import Embedder
+from enclave.config import DEFAULT_EMBEDDING_MODEL, ConfigError, Settings
+from enclave.embedding import Embedder, same_model
 from enclave.ingest import Ingestor
 from enclave.llm import LLM, load_llm
 from enclave.reranking import Reranker
@@ -27,7 +27,14 @@ class Enclave:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return Embedder(self.settings.embedding_model)
+        indexed = self.store.indexed_embedding_model()
+        wanted = self.settings.embedding_model or indexed or DEFAULT_EMBEDDING_MODEL
+        if indexed and not same_model(wanted, indexed):
+            raise ConfigError(
+                f"the index was built with embedding model {indexed!r}, not {wanted!r}: unset "
+                "ENCLAVE_EMBEDDING_MODEL, or switch with `enclave reindex --embedding-model`"
+            )
+        return Embedder(wanted)
 
     @cached_property
     def chunker(self) -> Chunker:
@@ -41,7 +48,21 @@ class Enclave:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.store, self.embedder, self.chunker, self.settings.max_file_mb)
+        classifier = None
+        if self.settings.classifier_model:
+            from enclave.classifier import DataError, TextClassifier
+
+            try:
+                classifier = TextClassifier(self.settings.classifier_model)
+            except (DataError, OSError) as exc:
+                raise ConfigError(f"ENCLAVE_CLASSIFIER_MODEL / --classifier: {exc}") from exc
+        return Ingestor(
+            self.store,
+            self.embedder,
+            self.chunker,
+            self.settings.max_file_mb,
+            classifier=classifier,
+        )
 
     @cached_property
     def reranker(self) -> Reranker | None:

@@ -37,8 +37,13 @@ app.add_typer(users_app, name="users")
 eval_app = typer.Typer(
     help="Measure retrieval and answer quality on BEIR / SQuAD-format data.", no_args_is_help=True
 )
+tune_app = typer.Typer(
+    help="The model workshop: adapt the models to your own documents, measured before/after.",
+    no_args_is_help=True,
+)
 app.add_typer(acl_app, name="acl")
 app.add_typer(eval_app, name="eval")
+app.add_typer(tune_app, name="tune")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -68,6 +73,19 @@ def enclave(data_dir: Path | None, as_json: bool, **overrides: Any) -> Iterator[
         else:
             err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+
+
+def progress_bars(as_json: bool) -> Progress:
+    """Progress on stderr (never in the way of --json on stdout)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
+    )
 
 
 def emit(data: dict[str, Any]) -> None:
@@ -107,22 +125,21 @@ def ingest(
     prune: Annotated[
         bool, typer.Option("--prune", help="Remove indexed documents whose files are gone.")
     ] = False,
+    classifier: Annotated[
+        str | None,
+        typer.Option(
+            "--classifier",
+            help="Label new and changed documents with this `tune classifier` model "
+            "(default: $ENCLAVE_CLASSIFIER_MODEL).",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add or update documents in the index."""
-    with enclave(data_dir, as_json) as instance:
+    with enclave(data_dir, as_json, classifier_model=classifier) as instance:
         acl = [Principal.parse(a) for a in allow] if allow else None
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=as_json,
-        )
-        with progress:
+        with progress_bars(as_json) as progress:
             report = instance.ingestor.ingest(paths, acl, prune=prune, progress=progress)
     print_report(report, as_json, acl)
     if report.with_status("failed") and not (
@@ -561,6 +578,388 @@ def eval_qa(
             out.print(
                 f"{name:>24}: {value:.3f}" if isinstance(value, float) else f"{name:>24}: {value}"
             )
+
+
+@app.command()
+def reindex(
+    embedding_model: Annotated[
+        str,
+        typer.Option(
+            "--embedding-model",
+            help="The model to switch to: a folder (e.g. a `tune embedder` run's model/), "
+            "a Hugging Face id, or all-MiniLM-L6-v2.",
+        ),
+    ],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-embed every chunk with another embedding model, then switch search over to it.
+
+    Search keeps the old vectors until the switch (one transaction); an interrupted run
+    resumes where it stopped. Restart running servers afterwards.
+    """
+    from enclave.embedding import Embedder
+    from enclave.ingest import reembed
+
+    with enclave(data_dir, as_json) as instance:
+        old = instance.store.indexed_embedding_model()
+        embedder = Embedder(
+            str(Path(embedding_model).resolve())
+            if Path(embedding_model).exists()
+            else embedding_model
+        )
+        with progress_bars(as_json) as progress:
+            chunks = reembed(instance.store, embedder, progress)
+    result = {"previous_model": old, "embedding_model": embedder.name, "chunks": chunks}
+    if as_json:
+        emit(result)
+    else:
+        out.print(f"re-embedded {chunks} chunks: {old} -> {embedder.name}")
+
+
+Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed, the same metrics.")]
+PairsDir = Annotated[
+    Path,
+    typer.Option("--pairs", help="A `tune pairs` run folder.", exists=True, file_okay=False),
+]
+
+
+def runs_root(instance: Enclave) -> Path:
+    return instance.settings.data_dir / "runs"
+
+
+def finish_run(run: Any, metrics: dict[str, Any], summary: str, as_json: bool) -> None:
+    """Write metrics and the one-line summary; print it (or everything as JSON)."""
+    run.save_metrics(metrics)
+    run.save_summary(summary)
+    if as_json:
+        emit({"run": str(run.folder), "summary": summary} | metrics)
+    else:
+        out.print(summary)
+        out.print(f"run folder: {run.folder}")
+
+
+@tune_app.command("pairs")
+def tune_pairs(
+    user: AsUser,
+    llm: Annotated[
+        bool, typer.Option("--llm/--no-llm", help="Also let the local LLM write questions.")
+    ] = True,
+    max_chunks: Annotated[
+        int | None, typer.Option("--max-chunks", min=1, help="Use a sample of N chunks.")
+    ] = None,
+    negatives: Annotated[int, typer.Option("--negatives", min=0, max=10)] = 1,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9)] = 0.2,
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Training pairs from the documents USER may read, hard negatives, held-out documents."""
+    from enclave.runs import Run
+    from enclave.workshop import build_pairs
+
+    config = {
+        "user": user,
+        "llm": llm,
+        "max_chunks": max_chunks,
+        "negatives": negatives,
+        "test_fraction": test_fraction,
+        "seed": seed,
+    }
+    with enclave(data_dir, as_json) as instance:
+        warn_unknown(instance, user)
+        run = Run.create(runs_root(instance), "pairs", config)
+        with progress_bars(as_json) as progress:
+            try:
+                _, stats = build_pairs(
+                    instance,
+                    user,
+                    run.folder,
+                    llm,
+                    max_chunks,
+                    negatives,
+                    test_fraction,
+                    seed,
+                    progress,
+                )
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--as") from exc
+    summary = (
+        f"pairs: {stats['train_pairs']} train, {stats['test_pairs']} test "
+        f"({stats['test_documents']} held-out documents) from {stats['chunks_sampled']} chunks "
+        f"readable by {user}"
+    )
+    finish_run(run, stats, summary, as_json)
+
+
+def _ndcg_line(metrics: dict[str, Any]) -> str:
+    return f"{metrics['ndcg@10']:.3f}"
+
+
+@tune_app.command("embedder")
+def tune_embedder(
+    pairs: PairsDir,
+    base: Annotated[str, typer.Option("--base", help="Model to start from.")] = "",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 32,
+    learning_rate: Annotated[float, typer.Option("--learning-rate")] = 2e-5,
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fine-tune the embedding model (MNRL with hard negatives); nDCG@10 before and after."""
+    from enclave.runs import Run
+    from enclave.training_data import PairSet
+    from enclave.workshop import tune_embedder as tune
+
+    config = {
+        "pairs": str(pairs),
+        "base": base,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+    }
+    with enclave(data_dir, as_json) as instance:
+        base = base or instance.store.indexed_embedding_model() or "all-MiniLM-L6-v2"
+        run = Run.create(runs_root(instance), "embedder", config | {"base": base})
+        metrics = tune(base, PairSet.load(pairs), run, epochs, batch_size, learning_rate, seed)
+    before, after = metrics["before"]["test_pairs"], metrics["after"]["test_pairs"]
+    summary = (
+        f"embedder: nDCG@10 on {before['queries']} held-out queries {_ndcg_line(before)} -> "
+        f"{_ndcg_line(after)}; switch with `enclave reindex --embedding-model {metrics['model']}`"
+    )
+    finish_run(run, metrics, summary, as_json)
+
+
+@tune_app.command("reranker")
+def tune_reranker(
+    pairs: PairsDir,
+    user: AsUser,
+    base: Annotated[str, typer.Option("--base", help="Model to start from.")] = "all-MiniLM-L6-v2",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 16,
+    candidates: Annotated[
+        int, typer.Option("--candidates", min=1, help="Hybrid top-N reranked.")
+    ] = 30,
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fine-tune a cross-encoder reranker on the pairs and their mined negatives."""
+    from enclave.runs import Run
+    from enclave.training_data import PairSet
+    from enclave.workshop import tune_reranker as tune
+
+    config = {
+        "pairs": str(pairs),
+        "user": user,
+        "base": base,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "candidates": candidates,
+        "seed": seed,
+    }
+    with enclave(data_dir, as_json) as instance:
+        warn_unknown(instance, user)
+        run = Run.create(runs_root(instance), "reranker", config)
+        metrics = tune(
+            instance,
+            user,
+            base,
+            PairSet.load(pairs),
+            run,
+            epochs,
+            batch_size,
+            candidates=candidates,
+            seed=seed,
+        )
+    test = metrics["test_pairs"]
+    summary = (
+        f"reranker: nDCG@10 on {test['hybrid']['queries']} held-out queries, hybrid "
+        f"{_ndcg_line(test['hybrid'])} -> reranked {_ndcg_line(test['hybrid+tuned cross-encoder'])}"
+        f" (untuned {_ndcg_line(test['hybrid+untuned cross-encoder'])}); use it with "
+        f"ENCLAVE_RERANKER_MODEL={metrics['model']}"
+    )
+    finish_run(run, metrics, summary, as_json)
+
+
+@tune_app.command("classifier")
+def tune_classifier(
+    data: Annotated[
+        Path, typer.Option("--data", help="Labelled CSV (with header) or JSONL.", exists=True)
+    ],
+    text_column: Annotated[str, typer.Option("--text-column")] = "text",
+    label_column: Annotated[str, typer.Option("--label-column")] = "label",
+    base: Annotated[str, typer.Option("--base", help="Encoder to start from.")] = (
+        "all-MiniLM-L6-v2"
+    ),
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="At most this many.")] = 10,
+    patience: Annotated[
+        int, typer.Option("--patience", min=1, help="Stop after N epochs without better F1.")
+    ] = 2,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
+    learning_rate: Annotated[float, typer.Option("--learning-rate")] = 5e-5,
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fine-tune a text classifier; accuracy/F1 per epoch, early stopping, TF-IDF baseline."""
+    from enclave.classifier import DataError, load_examples, train_classifier
+    from enclave.runs import Run
+
+    try:
+        examples = load_examples(data, text_column, label_column)
+    except DataError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data") from exc
+    config = {
+        "data": str(data),
+        "text_column": text_column,
+        "label_column": label_column,
+        "base": base,
+        "epochs": epochs,
+        "patience": patience,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+    }
+    settings = Settings.load(data_dir=data_dir)
+    run = Run.create(settings.data_dir / "runs", "classifier", config)
+
+    def report(entry: dict[str, Any]) -> None:
+        if not as_json:
+            err.print(
+                f"epoch {entry['epoch']}: loss {entry['train_loss']:.4f}, validation accuracy "
+                f"{entry['val_accuracy']:.3f}, macro-F1 {entry['val_macro_f1']:.3f}"
+            )
+
+    metrics = train_classifier(
+        examples,
+        run,
+        base,
+        epochs,
+        batch_size,
+        learning_rate,
+        patience,
+        seed=seed,
+        on_epoch=report,
+    )
+    test, baseline = metrics["test"], metrics["baseline_tfidf_svm_test"]
+    summary = (
+        f"classifier: test accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f} "
+        f"(TF-IDF + linear SVM: {baseline['accuracy']:.3f}, {baseline['macro_f1']:.3f}); "
+        f"best epoch {metrics['best_epoch']}"
+    )
+    finish_run(run, metrics, summary, as_json)
+
+
+@tune_app.command("llm")
+def tune_llm(
+    data: Annotated[
+        Path, typer.Option("--data", help='Chat JSONL: {"messages": [...]} per line.', exists=True)
+    ],
+    base: Annotated[
+        str, typer.Option("--base", help="gemma-3-270m (packaged) or a Hugging Face id / folder.")
+    ] = "gemma-3-270m",
+    steps: Annotated[int, typer.Option("--steps", min=1)] = 20,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
+    learning_rate: Annotated[float, typer.Option("--learning-rate")] = 2e-4,
+    rank: Annotated[int, typer.Option("--rank", min=1, help="LoRA rank.")] = 8,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=16)] = 512,
+    gguf: Annotated[
+        bool,
+        typer.Option(
+            "--gguf/--no-gguf", help="Also export the merged model as GGUF (F16, Q4_K_M)."
+        ),
+    ] = True,
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """LoRA fine-tune a small LLM; held-out loss before/after; adapter, merged model, GGUF."""
+    from enclave.gguf_export import ExportError
+    from enclave.lora import ChatDataError, export_to_gguf, train_lora
+    from enclave.runs import Run
+
+    config = {
+        "data": str(data),
+        "base": base,
+        "steps": steps,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "rank": rank,
+        "max_tokens": max_tokens,
+        "seed": seed,
+    }
+    settings = Settings.load(data_dir=data_dir)
+    run = Run.create(settings.data_dir / "runs", "llm", config)
+    with progress_bars(as_json) as progress:
+        task = progress.add_task("LoRA steps", total=steps)
+        try:
+            metrics = train_lora(
+                base,
+                data,
+                run,
+                steps,
+                batch_size,
+                learning_rate,
+                rank,
+                2 * rank,
+                max_tokens,
+                seed=seed,
+                on_step=lambda _step, _loss: progress.advance(task),
+            )
+        except ChatDataError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--data") from exc
+    summary = (
+        f"llm: held-out loss {metrics['held_out_loss_before']:.3f} -> "
+        f"{metrics['held_out_loss_after']:.3f} after {steps} steps "
+        f"({metrics['train_tokens_per_second']} tokens/s on {metrics['device']})"
+    )
+    if gguf:
+        try:
+            metrics["gguf"] = export_to_gguf(run.folder, base)
+            quantized = metrics["gguf"]["Q4_K_M"]
+            summary += (
+                f"; GGUF Q4_K_M {quantized['mb']} MB, {quantized['tokens_per_second']} tokens/s "
+                f"(F16 {metrics['gguf']['f16']['mb']} MB): ENCLAVE_LLM_MODEL={quantized['path']}"
+            )
+        except ExportError as exc:
+            metrics["gguf"] = {"error": str(exc)}
+            summary += f"; no GGUF: {exc}"
+    finish_run(run, metrics, summary, as_json)
+
+
+@app.command()
+def classify(
+    model: Annotated[str, typer.Option("--model", help="A `tune classifier` model folder.")],
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Classify this document's text.", exists=True)
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply a fine-tuned classifier to texts or a document."""
+    from enclave.classifier import DataError, TextClassifier
+    from enclave.loaders import LoadError, load
+
+    inputs = list(texts or [])
+    try:
+        if file:
+            inputs.append(load(file, 50 * 2**20).text)
+        if not inputs:
+            raise typer.BadParameter("give texts or --file")
+        classifier = TextClassifier(model)
+    except (DataError, LoadError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    results = [
+        {"label": label, "score": round(score, 4)} for label, score in classifier.predict(inputs)
+    ]
+    if as_json:
+        emit({"model": classifier.name, "results": results})
+    else:
+        for result in results:
+            out.print(f"{result['label']}\t{result['score']:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,10 +21,14 @@ class Settings:
     data_dir: Path
     # Empty: start a private PostgreSQL server inside data_dir.
     database_url: str = ""
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    # Empty: the model the index was built with (after `enclave reindex` a fine-tuned one),
+    # or DEFAULT_EMBEDDING_MODEL for a new index.
+    embedding_model: str = ""
     # Empty: no cross-encoder rerank.
     reranker_model: str = ""
     rerank_candidates: int = 30
+    # Empty: documents are not classified at ingest; else a `tune classifier` model folder.
+    classifier_model: str = ""
     llm_backend: str = "llama-cpp"  # or "openai"
     llm_model: str = DEFAULT_LLM_MODEL
     llm_base_url: str = ""

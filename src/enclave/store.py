@@ -22,9 +22,11 @@ import psutil
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from enclave.access import Principal
 from enclave.config import ConfigError, Settings
+from enclave.embedding import same_model
 from enclave.entities import Chunk, Document, Hit
 from enclave.keywords import umlaut_spellings
 
@@ -57,6 +59,7 @@ class StoredDocument:
     mime: str
     chunks: int
     updated_at: str
+    classification: dict[str, Any] | None = None
 
     @property
     def file_name(self) -> str:
@@ -176,12 +179,17 @@ class Store:
                     f"create index if not exists chunks_embedding_hnsw on chunks using hnsw "
                     f"((embedding::vector({dim})) vector_cosine_ops)"
                 )
-            elif meta["embedding_model"] != name or int(meta["embedding_dim"]) != dim:
+            elif not same_model(meta["embedding_model"], name) or int(meta["embedding_dim"]) != dim:
                 raise ConfigError(
                     f"the index was built with embedding model {meta['embedding_model']!r} "
-                    f"({meta['embedding_dim']} dimensions), not {name!r} ({dim}); set "
-                    "ENCLAVE_EMBEDDING_MODEL back or use a new data directory"
+                    f"({meta['embedding_dim']} dimensions), not {name!r} ({dim})"
+                    "; set ENCLAVE_EMBEDDING_MODEL back or switch with "
+                    "`enclave reindex --embedding-model`"
                 )
+
+    def indexed_embedding_model(self) -> str | None:
+        """The embedding model the stored vectors come from; None before the first ingest."""
+        return self._meta().get("embedding_model")
 
     def _meta(self) -> dict[str, str]:
         return {
@@ -268,6 +276,7 @@ class Store:
         embeddings: np.ndarray,
         languages: Sequence[str],
         acl: Sequence[Principal] | None,
+        classification: dict[str, Any] | None = None,
     ) -> int:
         """Store a document with its chunks in one transaction; replaces an older version.
 
@@ -275,17 +284,18 @@ class Store:
         """
         with self.conn.transaction():
             row = self.conn.execute(
-                "insert into documents(source, title, mime, content_hash, body) "
-                "values (%s, %s, %s, %s, %s) on conflict (source) do update set "
+                "insert into documents(source, title, mime, content_hash, body, classification) "
+                "values (%s, %s, %s, %s, %s, %s) on conflict (source) do update set "
                 "title = excluded.title, mime = excluded.mime, "
-                "content_hash = excluded.content_hash, "
-                "body = excluded.body, updated_at = now() returning id",
+                "content_hash = excluded.content_hash, body = excluded.body, "
+                "classification = excluded.classification, updated_at = now() returning id",
                 [
                     document.source,
                     document.title,
                     document.mime,
                     document.content_hash,
                     document.text,
+                    Jsonb(classification) if classification else None,
                 ],
             ).fetchone()
             assert row is not None
@@ -414,7 +424,7 @@ class Store:
         with self.reading_as(viewer) as cur:
             cur.execute(
                 "select d.id, d.title, d.source, d.mime, d.updated_at::text as updated_at, "
-                "d.chunk_count as chunks "
+                "d.chunk_count as chunks, d.classification "
                 f"from documents d where {ACL_FILTER.format(column='d.id')} order by d.title, d.id",
                 {"principals": viewer.principals},
             )
@@ -426,6 +436,7 @@ class Store:
                     r["mime"],
                     int(r["chunks"]),
                     r["updated_at"],
+                    r["classification"],
                 )
                 for r in cur.fetchall()
             ]
@@ -570,6 +581,82 @@ class Store:
                 {"lex": lexemes, "principals": viewer.principals, "k": k},
             )
             return [(int(r["id"]), float(r["score"])) for r in cur.fetchall()]
+
+    def readable_chunks(self, viewer: Viewer) -> list[Hit]:
+        """Every chunk this user may read, in document order (training data, evaluation)."""
+        if not viewer.principals:
+            return []
+        with self.reading_as(viewer) as cur:
+            cur.execute(
+                f"select c.id from chunks c where {ACL_FILTER.format(column='c.document_id')}",
+                {"principals": viewer.principals},
+            )
+            ids = [int(r["id"]) for r in cur.fetchall()]
+        found = self.hits(viewer, ids)
+        return sorted(found.values(), key=lambda h: (h.document_id, h.ordinal))
+
+    # -- switching the embedding model ---------------------------------------------------------
+
+    def chunks_to_reembed(self, model: str) -> list[dict[str, Any]]:
+        """Chunks (id, title, heading_path, text) without a staged vector from model."""
+        with self.conn.transaction():
+            self.conn.execute("delete from embeddings_next where model <> %s", [model])
+            return self.conn.execute(
+                "select c.id, d.title, c.heading_path, c.text from chunks c "
+                "join documents d on d.id = c.document_id "
+                "where not exists (select from embeddings_next n where n.chunk_id = c.id) "
+                "order by c.id"
+            ).fetchall()
+
+    def stage_embeddings(self, model: str, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Keep vectors from the next model; committed at once, so a stopped run resumes."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(
+                "insert into embeddings_next(chunk_id, model, embedding) values (%s, %s, %s) "
+                "on conflict (chunk_id) do update set model = excluded.model, "
+                "embedding = excluded.embedding",
+                [(i, model, v) for i, v in zip(ids, vectors, strict=True)],
+            )
+
+    def switch_embeddings(self, model: str, dim: int) -> int:
+        """Swap the staged vectors in and record model, in one transaction; returns chunks.
+
+        Refuses (and changes nothing) when a chunk has no staged vector, e.g. when a document
+        was ingested meanwhile: run the re-embedding again, it only embeds what is missing.
+        """
+        with self.conn.transaction():
+            # Writers wait until the switch is done; readers go on with the old vectors.
+            self.conn.execute("lock table chunks in share row exclusive mode")
+            missing = self.conn.execute(
+                "select count(*) as n from chunks c where not exists (select from "
+                "embeddings_next n where n.chunk_id = c.id and n.model = %s)",
+                [model],
+            ).fetchone()
+            assert missing is not None
+            if missing["n"]:
+                raise ConfigError(
+                    f"{missing['n']} chunks have no vector from {model!r} yet; run it again"
+                )
+            self.conn.execute("drop index if exists chunks_embedding_hnsw")
+            row = self.conn.execute(
+                "with moved as (update chunks c set embedding = n.embedding "
+                "from embeddings_next n where n.chunk_id = c.id returning c.id) "
+                "select count(*) as n from moved"
+            ).fetchone()
+            assert row is not None
+            self.conn.execute(
+                f"create index chunks_embedding_hnsw on chunks using hnsw "
+                f"((embedding::vector({dim})) vector_cosine_ops)"
+            )
+            self.conn.execute(
+                "delete from index_meta where key in ('embedding_model', 'embedding_dim')"
+            )
+            self.conn.execute(
+                "insert into index_meta values ('embedding_model', %s), ('embedding_dim', %s)",
+                [model, str(dim)],
+            )
+            self.conn.execute("truncate embeddings_next")
+            return int(row["n"])
 
     def hits(self, viewer: Viewer, chunk_ids: Sequence[int]) -> dict[int, Hit]:
         """The permitted chunks among chunk_ids, with their documents' titles and sources."""
