@@ -67,6 +67,7 @@ def test_docs_lists_what_each_user_may_see(data_dir: Path) -> None:
         "file_name",
         "source",
         "mime",
+        "classification",
         "chunks",
         "updated_at",
     }
@@ -254,3 +255,55 @@ def test_killed_ingest_resumes_to_a_consistent_complete_index(tmp_path: Path) ->
             "from documents d left join chunks c on c.document_id = d.id group by d.id"
         ).fetchall()
         assert all(r["n"] > 0 and r["last"] == r["n"] - 1 and r["exact"] for r in rows)
+
+
+def test_model_workshop_through_the_cli(tmp_path: Path) -> None:
+    """tune pairs -> embedder -> reindex -> reranker, and classifier -> classify -> ingest."""
+    data = tmp_path / "data"
+    corpus = corpus_dir()
+    run(data, "users", "add", "alice", "--group", "engineering", "--group", "staff")
+    as_json(data, "ingest", str(corpus / "engineering"), "--allow", "group:engineering")
+    as_json(data, "ingest", str(corpus / "company"), "--allow", "group:staff")
+
+    pairs = as_json(data, "tune", "pairs", "--as", "alice", "--no-llm", "--test-fraction", "0.3")
+    assert pairs["train_pairs"] > 0 and pairs["test_pairs"] > 0
+    assert (Path(pairs["run"]) / "train.jsonl").is_file()
+    assert (Path(pairs["run"]) / "summary.txt").read_text().strip() == pairs["summary"]
+    tuned = as_json(data, "tune", "embedder", "--pairs", pairs["run"], "--batch-size", "8")
+    assert tuned["summary"].startswith("embedder: nDCG@10")
+    assert (Path(tuned["run"]) / "loss.png").is_file()
+    switched = as_json(data, "reindex", "--embedding-model", tuned["model"])
+    assert switched["previous_model"] == "all-MiniLM-L6-v2"
+    assert switched["embedding_model"] == tuned["model"] and switched["chunks"] > 0
+    hits = as_json(data, "search", "audit log retention", "--as", "alice")["hits"]
+    assert any("400 days" in h["text"] for h in hits)
+    reranker = as_json(data, "tune", "reranker", "--pairs", pairs["run"], "--as", "alice")
+    assert "hybrid+tuned cross-encoder" in reranker["test_pairs"]
+
+    rows = ["text,label"] + [
+        f"{topic} question number {i} about the {word},{topic}"
+        for i in range(24)
+        for topic, word in (("finance", "invoice payment"), ("hr", "vacation leave"))
+    ]
+    (tmp_path / "labels.csv").write_text("\n".join(rows))
+    trained = as_json(
+        data, "tune", "classifier", "--data", str(tmp_path / "labels.csv"), "--epochs", "2"
+    )
+    assert (Path(trained["run"]) / "confusion.png").is_file()
+    assert {"accuracy", "macro_f1"} <= set(trained["baseline_tfidf_svm_test"])
+    result = json.loads(
+        run(
+            tmp_path, "classify", "--model", trained["model"], "the invoice payment", "--json"
+        ).stdout
+    )
+    assert result["results"][0]["label"] in {"finance", "hr"}
+    memo = tmp_path / "memo" / "memo.txt"
+    memo.parent.mkdir()
+    memo.write_text("Please send the invoice payment for the new laptops by Friday.")
+    as_json(
+        data, "ingest", str(memo.parent), "--allow", "user:alice", "--classifier", trained["model"]
+    )
+    listed = {d["file_name"]: d for d in as_json(data, "docs", "--as", "alice")["documents"]}
+    assert listed["memo.txt"]["classification"]["model"] == trained["model"]
+    assert listed["memo.txt"]["classification"]["label"] in {"finance", "hr"}
+    assert listed["lumen-handbook.md"]["classification"] is None

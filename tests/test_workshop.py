@@ -62,6 +62,7 @@ def test_clean_question_rejects_non_questions_and_copies() -> None:
     )
     assert clean_question("Lumen keeps audit log entries for 400 days", source) is None
     assert clean_question("Why?", source) is None
+    assert clean_question("What is the meaning of this passage?", source) is None
     assert clean_question("Lumen keeps audit log entries for 400 days?", source) is None
 
 
@@ -230,3 +231,13 @@ def test_classifier_data_errors_are_clear(tmp_path: Path) -> None:
         load_examples(jsonl)
     with pytest.raises(DataError, match="no classifier"):
         TextClassifier(tmp_path)
+
+
+def test_classifier_same_seed_same_metrics(tmp_path: Path) -> None:
+    runs = [
+        train_classifier(
+            labelled(40), Run.create(tmp_path, "classifier", {}), epochs=1, batch_size=8, seed=5
+        )
+        for _ in range(2)
+    ]
+    assert runs[0]["epochs"] == runs[1]["epochs"] and runs[0]["test"] == runs[1]["test"]

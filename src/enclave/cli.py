@@ -737,7 +737,7 @@ def tune_reranker(
     pairs: PairsDir,
     user: AsUser,
     base: Annotated[str, typer.Option("--base", help="Model to start from.")] = "all-MiniLM-L6-v2",
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 2,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 16,
     candidates: Annotated[
         int, typer.Option("--candidates", min=1, help="Hybrid top-N reranked.")

@@ -134,6 +134,9 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+CITATION_MARK = re.compile(r"\[\d+\]")
+
+
 def exact_match(prediction: str, answers: Sequence[str]) -> float:
     return float(any(normalize_answer(prediction) == normalize_answer(a) for a in answers))
 
@@ -279,17 +282,20 @@ class Evaluator:
     def qa(self, items: Sequence[QAItem], k: int = 5) -> dict[str, float]:
         """Gold-passage hit@k, answer EM / F1 and citation precision with the real LLM."""
         viewer = self.enclave.store.viewer(EVAL_USER)
-        hits, em, f1, cited, cited_right = [], [], [], 0, 0
+        hits, em, f1, cited, cited_right, explicit = [], [], [], 0, 0, 0
         for item in items:
             answer = self.enclave.assistant.ask(viewer, item.question, k=k)
             documents = [self.doc_of.get(h.document_id) for h in answer.sources]
             hits.append(float(item.doc_id in documents))
-            em.append(exact_match(answer.text, item.answers))
-            f1.append(token_f1(answer.text, item.answers))
+            # The answer is scored without its citation markers ("Paris [1]" is "Paris").
+            text = CITATION_MARK.sub(" ", answer.text)
+            em.append(exact_match(text, item.answers))
+            f1.append(token_f1(text, item.answers))
             for citation in answer.citations:
                 cited += 1
-                text = normalize_answer(citation.hit.text)
-                cited_right += any(normalize_answer(a) in text for a in item.answers)
+                explicit += not citation.inferred
+                passage = normalize_answer(citation.hit.text)
+                cited_right += any(normalize_answer(a) in passage for a in item.answers)
         return {
             "questions": len(items),
             f"gold_passage_hit@{k}": float(np.mean(hits)) if hits else 0.0,
@@ -297,6 +303,7 @@ class Evaluator:
             "f1": float(np.mean(f1)) if f1 else 0.0,
             "citation_precision": cited_right / cited if cited else 0.0,
             "citations": cited,
+            "explicit_citations": explicit,
         }
 
 

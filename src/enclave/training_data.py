@@ -147,12 +147,17 @@ def llm_pairs(
 
 
 def clean_question(text: str, source: str) -> str | None:
-    """A generated question if it looks like one: 3-40 words, ends in '?', not copied."""
+    """A generated question if it looks like one: 3-40 words, ends in '?', not copied, and
+    about this passage (shares a word of 4+ letters with it: "What is the meaning of the
+    passage?" fits any passage and teaches nothing)."""
     question = text.strip().strip('"').strip()
     words = question.split()
     if not question.endswith("?") or not 3 <= len(words) <= 40:
         return None
     if question.rstrip("?").strip() in source:
+        return None
+    content = {w.lower() for w in re.findall(r"\w{4,}", question)}
+    if not content & {w.lower() for w in re.findall(r"\w{4,}", source)}:
         return None
     return question
 

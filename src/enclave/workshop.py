@@ -18,6 +18,7 @@ from rich.progress import Progress
 from enclave.app import Enclave
 from enclave.embedding import embedding_model_path
 from enclave.evaluation import mrr_at_k, ndcg_at_k, recall_at_k
+from enclave.reranking import Reranker
 from enclave.retrieval import Retriever
 from enclave.runs import Run, plot_curves, seed_everything
 from enclave.store import Viewer
@@ -231,12 +232,9 @@ def rerank_rankings(
     viewer: Viewer,
     queries: Sequence[EvalQuery],
     candidates: int,
-    reranker_path: str | None,
+    reranker: Reranker | None,
 ) -> list[list[int]]:
     """Document rankings of the hybrid top-`candidates`, reranked by a cross-encoder if given."""
-    from enclave.reranking import Reranker
-
-    reranker = Reranker(reranker_path) if reranker_path else None
     rankings = []
     for query in queries:
         hits = retriever.search(viewer, query.text, k=candidates)
@@ -253,9 +251,9 @@ def tune_reranker(
     base: str,
     pairs: PairSet,
     run: Run,
-    epochs: int = 1,
+    epochs: int = 2,
     batch_size: int = 16,
-    learning_rate: float = 2e-5,
+    learning_rate: float = 5e-5,
     candidates: int = 30,
     seed: int = 0,
     extra_queries: Sequence[EvalQuery] = (),
