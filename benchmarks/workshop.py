@@ -92,12 +92,17 @@ def run_language(
         evaluator = Evaluator(enclave)
         evaluator.index(data, Path(tmp))
         runs = Path(tmp) / "runs"
-        pairs_run = Run.create(runs, "pairs", {"lang": lang})
+        keep = out / f"pairs-{lang}"
         start = time.perf_counter()
-        pairs, stats = build_pairs(
-            enclave, EVAL_USER, pairs_run.folder, use_llm, negatives=1, test_fraction=0.3, seed=0
-        )
-        stats["seconds"] = round(time.perf_counter() - start, 1)
+        if reuse and keep.is_dir():
+            pairs = saved_pairs(enclave, keep, negatives)
+            stats = json.loads((keep / "stats.json").read_text())
+        else:
+            pairs, stats = build_pairs(
+                enclave, EVAL_USER, keep, use_llm, negatives=negatives, test_fraction=0.3, seed=0
+            )
+            stats["seconds"] = round(time.perf_counter() - start, 1)
+            (keep / "stats.json").write_text(json.dumps(stats))
         print(stats, flush=True)
         enclave_id = {dataset_id: doc for doc, dataset_id in evaluator.doc_of.items()}
         test_docs = {p.document_id for p in pairs.test}
@@ -124,7 +129,6 @@ def run_language(
             "all-MiniLM-L6-v2",
             pairs,
             Run.create(runs, "reranker", {}),
-            epochs=1,
             seed=0,
             extra_queries=human,
         )

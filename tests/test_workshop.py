@@ -17,7 +17,7 @@ from enclave.config import ConfigError
 from enclave.demo import setup_demo
 from enclave.embedding import Embedder
 from enclave.entities import Hit
-from enclave.ingest import reembed
+from enclave.ingest import embedding_text, reembed
 from enclave.reranking import Reranker
 from enclave.runs import Run
 from enclave.training_data import (
@@ -144,7 +144,8 @@ def test_reindex_switches_the_index_to_the_tuned_model(demo: Enclave, tmp_path: 
     # A document ingested between staging and the switch stops the switch; a re-run finishes.
     store.chunks_to_reembed(tuned.name)
     rows = store.chunks_to_reembed(tuned.name)
-    store.stage_embeddings(tuned.name, [r["id"] for r in rows], np.zeros((len(rows), tuned.dim)))
+    texts = [embedding_text(r["title"], r["heading_path"], r["text"]) for r in rows]
+    store.stage_embeddings(tuned.name, [r["id"] for r in rows], tuned.embed_passages(texts))
     extra = tmp_path / "late.txt"
     extra.write_text("A late memo about parking spaces for visitors at the Hamburg office.")
     demo.ingestor.ingest([extra], [Principal("group", "staff")])
@@ -153,11 +154,12 @@ def test_reindex_switches_the_index_to_the_tuned_model(demo: Enclave, tmp_path: 
     assert store.indexed_embedding_model() == "all-MiniLM-L6-v2"
     assert reembed(store, tuned) == len(before) + 1
     assert store.indexed_embedding_model() == model
-    after = dict(store.conn.execute("select id, embedding from chunks order by id").fetchall())
+    rows = store.conn.execute("select id, embedding from chunks order by id").fetchall()
+    after = {r["id"]: r["embedding"].to_numpy() for r in rows}
     first = before[0]
-    assert not np.allclose(np.array(after[first["id"]]), np.array(first["embedding"]))
-    # The staged zero vectors were replaced, not kept: every vector is unit length.
-    assert all(abs(np.linalg.norm(np.array(v)) - 1) < 1e-3 for v in after.values())
+    assert not np.allclose(after[first["id"]], first["embedding"].to_numpy())
+    # Staged and late vectors alike are the tuned model's (unit length, as it writes them).
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-3 for v in after.values())
     # A new Enclave on this index embeds queries with the tuned model and finds things.
     fresh = Enclave(demo.settings)
     try:

@@ -162,8 +162,8 @@ def tune_embedder(
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.training_args import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     if not pairs.train:
         raise ValueError("no training pairs: build them with `enclave tune pairs`")
@@ -323,21 +323,20 @@ def tune_reranker(
         "base": base,
         "train_rows": len(rows["label"]),
     }
+    rerankers = {
+        "hybrid": None,
+        # The base with a fresh (seeded) head: shows what the training itself added.
+        "hybrid+untuned cross-encoder": Reranker(path),
+        "hybrid+tuned cross-encoder": Reranker(str(model_dir)),
+    }
     for name, queries in evaluations.items():
-        if not queries:
-            continue
-        metrics[name] = {
-            "hybrid": ranking_metrics(
-                rerank_rankings(hybrid, viewer, queries, candidates, None), queries
-            ),
-            "hybrid+untuned cross-encoder": ranking_metrics(
-                rerank_rankings(hybrid, viewer, queries, candidates, path), queries
-            ),
-            "hybrid+tuned cross-encoder": ranking_metrics(
-                rerank_rankings(hybrid, viewer, queries, candidates, str(model_dir)),
-                queries,
-            ),
-        }
+        if queries:
+            metrics[name] = {
+                label: ranking_metrics(
+                    rerank_rankings(hybrid, viewer, queries, candidates, reranker), queries
+                )
+                for label, reranker in rerankers.items()
+            }
     plot_curves(
         run.folder / "loss.png",
         {"train loss": _loss_curve(trainer.state.log_history)},
