@@ -291,11 +291,14 @@ def test_model_workshop_through_the_cli(tmp_path: Path) -> None:
     )
     assert (Path(trained["run"]) / "confusion.png").is_file()
     assert {"accuracy", "macro_f1"} <= set(trained["baseline_tfidf_svm_test"])
-    result = json.loads(
-        run(
-            tmp_path, "classify", "--model", trained["model"], "the invoice payment", "--json"
-        ).stdout
+    classified = subprocess.run(
+        [*ENCLAVE, "classify", "--model", trained["model"], "the invoice payment", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
+    result = json.loads(classified.stdout)
     assert result["results"][0]["label"] in {"finance", "hr"}
     memo = tmp_path / "memo" / "memo.txt"
     memo.parent.mkdir()

@@ -175,6 +175,8 @@ def train_classifier(
         id2label=dict(enumerate(labels)),
         label2id=index,
     )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
     steps = -(-len(train) // batch_size) * epochs
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
@@ -191,7 +193,7 @@ def train_classifier(
                     max_length=MAX_TOKENS,
                     padding=True,
                     return_tensors="pt",
-                )
+                ).to(device)
                 out += [labels[int(i)] for i in model(**batch).logits.argmax(-1)]
         return out
 
@@ -209,8 +211,8 @@ def train_classifier(
                 max_length=MAX_TOKENS,
                 padding=True,
                 return_tensors="pt",
-            )
-            target = torch.tensor([index[e.label] for e in batch_items])
+            ).to(device)
+            target = torch.tensor([index[e.label] for e in batch_items], device=device)
             loss = model(**batch, labels=target).loss
             loss.backward()
             optimizer.step()
@@ -248,6 +250,7 @@ def train_classifier(
     return {
         "model": str(model_dir),
         "base": base,
+        "device": device,
         "labels": labels,
         "examples": {"train": len(train), "validation": len(val), "test": len(held_out)},
         "epochs": history,

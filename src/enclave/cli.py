@@ -6,7 +6,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -723,12 +723,18 @@ def tune_embedder(
     with enclave(data_dir, as_json) as instance:
         base = base or instance.store.indexed_embedding_model() or "all-MiniLM-L6-v2"
         run = Run.create(runs_root(instance), "embedder", config | {"base": base})
-        metrics = tune(base, PairSet.load(pairs), run, epochs, batch_size, learning_rate, seed)
-    before, after = metrics["before"]["test_pairs"], metrics["after"]["test_pairs"]
-    summary = (
-        f"embedder: nDCG@10 on {before['queries']} held-out queries {_ndcg_line(before)} -> "
-        f"{_ndcg_line(after)}; switch with `enclave reindex --embedding-model {metrics['model']}`"
-    )
+        # The trainer prints its log lines on stdout: keep stdout for the result.
+        with redirect_stdout(sys.stderr):
+            metrics = tune(base, PairSet.load(pairs), run, epochs, batch_size, learning_rate, seed)
+    switch = f"switch with `enclave reindex --embedding-model {metrics['model']}`"
+    if "test_pairs" in metrics["before"]:
+        before, after = metrics["before"]["test_pairs"], metrics["after"]["test_pairs"]
+        summary = (
+            f"embedder: nDCG@10 on {before['queries']} held-out queries {_ndcg_line(before)} -> "
+            f"{_ndcg_line(after)}; {switch}"
+        )
+    else:
+        summary = f"embedder: trained (no held-out queries to measure: --test-fraction 0); {switch}"
     finish_run(run, metrics, summary, as_json)
 
 
@@ -763,24 +769,29 @@ def tune_reranker(
     with enclave(data_dir, as_json) as instance:
         warn_unknown(instance, user)
         run = Run.create(runs_root(instance), "reranker", config)
-        metrics = tune(
-            instance,
-            user,
-            base,
-            PairSet.load(pairs),
-            run,
-            epochs,
-            batch_size,
-            candidates=candidates,
-            seed=seed,
+        with redirect_stdout(sys.stderr):
+            metrics = tune(
+                instance,
+                user,
+                base,
+                PairSet.load(pairs),
+                run,
+                epochs,
+                batch_size,
+                candidates=candidates,
+                seed=seed,
+            )
+    use = f"use it with ENCLAVE_RERANKER_MODEL={metrics['model']}"
+    if "test_pairs" not in metrics:
+        summary = f"reranker: trained (no held-out queries to measure); {use}"
+    else:
+        test = metrics["test_pairs"]
+        summary = (
+            f"reranker: nDCG@10 on {test['hybrid']['queries']} held-out queries, hybrid "
+            f"{_ndcg_line(test['hybrid'])} -> reranked "
+            f"{_ndcg_line(test['hybrid+tuned cross-encoder'])} (untuned "
+            f"{_ndcg_line(test['hybrid+untuned cross-encoder'])}); {use}"
         )
-    test = metrics["test_pairs"]
-    summary = (
-        f"reranker: nDCG@10 on {test['hybrid']['queries']} held-out queries, hybrid "
-        f"{_ndcg_line(test['hybrid'])} -> reranked {_ndcg_line(test['hybrid+tuned cross-encoder'])}"
-        f" (untuned {_ndcg_line(test['hybrid+untuned cross-encoder'])}); use it with "
-        f"ENCLAVE_RERANKER_MODEL={metrics['model']}"
-    )
     finish_run(run, metrics, summary, as_json)
 
 
