@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from enclave.embedding import embedding_model_path
-from enclave.runs import Run, plot_curves, seed_everything
+from enclave.runs import Run, plot_curves, seed_everything, training_device
 
 MAX_TOKENS = 256
 
@@ -175,7 +175,7 @@ def train_classifier(
         id2label=dict(enumerate(labels)),
         label2id=index,
     )
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = training_device()
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
     steps = -(-len(train) // batch_size) * epochs

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from enclave.config import DEFAULT_LLM_MODEL
-from enclave.runs import Run, plot_curves, seed_everything
+from enclave.runs import Run, plot_curves, seed_everything, training_device
 
 
 class ChatDataError(ValueError):
@@ -165,7 +165,7 @@ def train_lora(
 
     seed_everything(seed)
     model, tokenizer = load_causal_lm(base)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = training_device()
     model.to(device)
     examples = load_chat_examples(data, tokenizer)
     if eval_data:

@@ -50,6 +50,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def training_device() -> str:
+    """A GPU where there is one (e.g. on the device machine), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def plot_curves(path: Path, curves: dict[str, list[tuple[float, float]]], title: str) -> Path:
     """A line chart of (x, y) series, e.g. training loss per step."""
     import matplotlib

@@ -20,7 +20,7 @@ from enclave.embedding import embedding_model_path
 from enclave.evaluation import mrr_at_k, ndcg_at_k, recall_at_k
 from enclave.reranking import Reranker
 from enclave.retrieval import Retriever
-from enclave.runs import Run, plot_curves, seed_everything
+from enclave.runs import Run, plot_curves, seed_everything, training_device
 from enclave.store import Viewer
 from enclave.training_data import (
     PairSet,
@@ -136,9 +136,32 @@ def _loss_curve(log_history: list[dict[str, Any]]) -> list[tuple[float, float]]:
     return [(e["step"], round(e["loss"], 4)) for e in log_history if "loss" in e]
 
 
-def _logging_steps(rows: int, batch_size: int, epochs: int) -> int:
-    """About 50 loss points per run, at least one per step for tiny runs."""
-    return max(1, -(-rows // batch_size) * epochs // 50)
+def _trainer_arguments(
+    cls: Any,
+    run: Run,
+    rows: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    **extra: Any,
+) -> Any:
+    """The settings both sentence-transformers trainers share (no checkpoints, no reporting,
+    about 50 loss points per run)."""
+    return cls(
+        output_dir=str(run.folder / "checkpoints"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_steps=0.1,
+        seed=seed,
+        data_seed=seed,
+        logging_steps=max(1, -(-rows // batch_size) * epochs // 50),
+        save_strategy="no",
+        report_to="none",
+        use_cpu=training_device() == "cpu",
+        **extra,
+    )
 
 
 def tune_embedder(
@@ -183,19 +206,15 @@ def tune_embedder(
     }
     if with_negative:
         columns["negative"] = [p.negatives[0] for p in pairs.train]
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(run.folder / "checkpoints"),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_steps=0.1,
-        seed=seed,
-        data_seed=seed,
+    args = _trainer_arguments(
+        SentenceTransformerTrainingArguments,
+        run,
+        len(pairs.train),
+        epochs,
+        batch_size,
+        learning_rate,
+        seed,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        logging_steps=_logging_steps(len(pairs.train), batch_size, epochs),
-        save_strategy="no",
-        report_to="none",
-        use_cpu=training_device() == "cpu",
     )
     trainer = SentenceTransformerTrainer(
         model=model,
@@ -286,18 +305,14 @@ def tune_reranker(
             rows["label"].append(0.0)
     path = embedding_model_path(base, "--base")
     model = CrossEncoder(path, num_labels=1, device=training_device())
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(run.folder / "checkpoints"),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_steps=0.1,
-        seed=seed,
-        data_seed=seed,
-        logging_steps=_logging_steps(len(rows["label"]), batch_size, epochs),
-        save_strategy="no",
-        report_to="none",
-        use_cpu=training_device() == "cpu",
+    args = _trainer_arguments(
+        CrossEncoderTrainingArguments,
+        run,
+        len(rows["label"]),
+        epochs,
+        batch_size,
+        learning_rate,
+        seed,
     )
     positives = sum(rows["label"])
     trainer = CrossEncoderTrainer(
@@ -344,13 +359,6 @@ def tune_reranker(
     )
     metrics["loss"] = _loss_curve(trainer.state.log_history)
     return metrics
-
-
-def training_device() -> str:
-    """A GPU where there is one (on the device machine), else the CPU."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _pos_weight(negatives: float, positives: float) -> Any:
