@@ -23,9 +23,9 @@ from enclave.app import Enclave
 from enclave.config import Settings
 from enclave.evaluation import EVAL_USER, Evaluator, load_squad
 from enclave.reranking import Reranker
-from enclave.retrieval import Retriever
+from enclave.retrieval import Retriever, passage
 from enclave.runs import Run
-from enclave.training_data import PairSet, mine_negatives, passage
+from enclave.training_data import PairSet, mine_negatives
 from enclave.workshop import (
     EvalQuery,
     build_pairs,

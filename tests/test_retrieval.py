@@ -12,7 +12,7 @@ from enclave.app import Enclave
 from enclave.demo import setup_demo
 from enclave.keywords import umlaut_spellings
 from enclave.reranking import Reranker
-from enclave.retrieval import Retriever, reciprocal_rank_fusion
+from enclave.retrieval import Retriever, passage, reciprocal_rank_fusion
 
 
 def test_rrf_known_values() -> None:
@@ -108,7 +108,7 @@ def test_cross_encoder_rerank_orders_by_its_scores(tmp_path: Path, enclave: Encl
     scores = [h.rerank_score for h in hits]
     assert all(s is not None for s in scores)
     assert scores == sorted(scores, reverse=True)
-    direct = reranker.score("meeting room chairs", [h.text for h in hits])
+    direct = reranker.score("meeting room chairs", [passage(h) for h in hits])
     assert direct == pytest.approx(scores, rel=1e-4)
 
 

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from enclave.embedding import Embedder
 from enclave.entities import Hit
+from enclave.ingest import embedding_text
 from enclave.reranking import Reranker
 from enclave.store import Store, Viewer
 
@@ -26,6 +27,11 @@ def reciprocal_rank_fusion(
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))  # type: ignore[operator]
+
+
+def passage(hit: Hit) -> str:
+    """A chunk as both encoders see it: title and headings, then the text."""
+    return embedding_text(hit.title, hit.heading_path, hit.text)
 
 
 class Retriever:
@@ -73,7 +79,9 @@ class Retriever:
             if chunk_id in found
         ]
         if self.reranker and hits:
-            scores = self.reranker.score(query, [h.text for h in hits])
+            # The cross-encoder sees a chunk as it was trained to (`enclave tune reranker`):
+            # with its title and headings, which often carry what the question names.
+            scores = self.reranker.score(query, [passage(h) for h in hits])
             hits = [
                 replace(h, rerank_score=s)
                 for h, s in sorted(zip(hits, scores, strict=True), key=lambda p: -p[1])

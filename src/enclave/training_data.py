@@ -20,7 +20,7 @@ from enclave.entities import Hit
 from enclave.ingest import embedding_text
 from enclave.llm import LLM
 from enclave.prompting import Prompt
-from enclave.retrieval import Retriever
+from enclave.retrieval import Retriever, passage
 from enclave.store import Viewer
 
 QUESTION_PROMPT = (
@@ -88,11 +88,6 @@ class PairSet:
                 data = json.loads(row)
                 corpus[int(data["id"])] = (int(data["document_id"]), data["text"])
         return cls(pairs("train"), pairs("test"), corpus)
-
-
-def passage(hit: Hit) -> str:
-    """A chunk as the bi-encoder sees it at index time."""
-    return embedding_text(hit.title, hit.heading_path, hit.text)
 
 
 def heading_pairs(chunks: Sequence[Hit]) -> list[TrainingPair]:

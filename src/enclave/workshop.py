@@ -19,7 +19,7 @@ from enclave.app import Enclave
 from enclave.embedding import embedding_model_path
 from enclave.evaluation import mrr_at_k, ndcg_at_k, recall_at_k
 from enclave.reranking import Reranker
-from enclave.retrieval import Retriever
+from enclave.retrieval import Retriever, passage
 from enclave.runs import Run, plot_curves, seed_everything, training_device
 from enclave.store import Viewer
 from enclave.training_data import (
@@ -27,7 +27,6 @@ from enclave.training_data import (
     heading_pairs,
     llm_pairs,
     mine_negatives,
-    passage,
     sentence_pairs,
     split_by_document,
 )
@@ -258,7 +257,7 @@ def rerank_rankings(
     for query in queries:
         hits = retriever.search(viewer, query.text, k=candidates)
         if reranker and hits:
-            scores = reranker.score(query.text, [h.text for h in hits])
+            scores = reranker.score(query.text, [passage(h) for h in hits])
             hits = [h for h, _ in sorted(zip(hits, scores, strict=True), key=lambda p: -p[1])]
         rankings.append(list(dict.fromkeys(h.document_id for h in hits)))
     return rankings
@@ -297,7 +296,10 @@ def tune_reranker(
     rows: dict[str, list[Any]] = {"query": [], "passage": [], "label": []}
     for pair in pairs.train:
         rows["query"].append(pair.query)
-        rows["passage"].append(pair.positive)
+        # Every passage in the form the retriever scores it (title and headings first);
+        # a heading pair's bare positive would let the model learn the format, not relevance.
+        positive = pair.positive if pair.origin == "sentence" else texts[pair.chunk_id]
+        rows["passage"].append(positive)
         rows["label"].append(1.0)
         for negative_id in pair.negative_ids:
             rows["query"].append(pair.query)
