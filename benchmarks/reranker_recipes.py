@@ -33,7 +33,7 @@ def build_cache(out: Path) -> None:
     from enclave.config import Settings
     from enclave.evaluation import EVAL_USER, Evaluator, load_squad
     from enclave.retrieval import Retriever, passage
-    from enclave.training_data import _SENTENCE, MIN_SENTENCE_WORDS
+    from enclave.training_data import MIN_SENTENCE_WORDS, sentences
 
     sys.path.insert(0, str(HERE))
     from workshop import saved_pairs
@@ -60,15 +60,15 @@ def build_cache(out: Path) -> None:
         ]
         ict = []
         for hit in chunks:
-            sentences = [s for s in _SENTENCE.split(hit.text.strip()) if s]
-            if hit.document_id in test_docs or len(sentences) < 3:
+            parts = sentences(hit.text)
+            if hit.document_id in test_docs or len(parts) < 3:
                 continue
-            for sentence in sentences:
+            for sentence in parts:
                 if len(sentence.split()) < MIN_SENTENCE_WORDS:
                     continue
                 found = [i for i, _ in enclave.store.keyword_search(viewer, sentence, 20)]
                 others = [i for i in found if corpus[i]["doc"] != hit.document_id]
-                rest = " ".join(s for s in sentences if s is not sentence)
+                rest = " ".join(s for s in parts if s is not sentence)
                 ict.append({"q": sentence, "pos_text": rest, "neg": others[2:9]})
         settings = enclave.settings
         hybrid = Retriever(

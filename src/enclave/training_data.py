@@ -105,16 +105,21 @@ def heading_pairs(chunks: Sequence[Hit]) -> list[TrainingPair]:
     ]
 
 
+def sentences(text: str) -> list[str]:
+    """A passage split into sentences (at ., ! or ? before a capital, digit or quote)."""
+    return [s for s in _SENTENCE.split(text.strip()) if s]
+
+
 def sentence_pairs(chunks: Sequence[Hit], rng: random.Random) -> list[TrainingPair]:
     """One sentence of a passage -> the passage without it (inverse cloze task)."""
     out = []
     for hit in chunks:
-        sentences = [s for s in _SENTENCE.split(hit.text.strip()) if s]
-        candidates = [s for s in sentences if len(s.split()) >= MIN_SENTENCE_WORDS]
-        if len(sentences) < 3 or not candidates:
+        parts = sentences(hit.text)
+        candidates = [s for s in parts if len(s.split()) >= MIN_SENTENCE_WORDS]
+        if len(parts) < 3 or not candidates:
             continue
         query = rng.choice(candidates)
-        rest = " ".join(s for s in sentences if s is not query)
+        rest = " ".join(s for s in parts if s is not query)
         context = replace_text(hit, rest)
         out.append(TrainingPair(query, context, hit.chunk_id, hit.document_id, "sentence"))
     return out
