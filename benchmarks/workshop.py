@@ -23,7 +23,7 @@ from enclave.app import Enclave
 from enclave.config import Settings
 from enclave.evaluation import EVAL_USER, Evaluator, load_squad
 from enclave.reranking import Reranker
-from enclave.retrieval import Retriever, passage
+from enclave.retrieval import passage
 from enclave.runs import Run
 from enclave.training_data import PairSet, mine_negatives
 from enclave.workshop import (
@@ -41,11 +41,7 @@ RERANK_DEPTHS = (10, 20, 30, 50)
 
 def rerank_sweep(enclave: Enclave, model: str, queries: list[EvalQuery]) -> list[dict]:
     """nDCG@10 and per-query latency of reranking the hybrid top-N, per N."""
-    settings = enclave.settings
     viewer = enclave.store.viewer(EVAL_USER)
-    hybrid = Retriever(
-        enclave.store, enclave.embedder, None, settings.rrf_k, dense_weight=settings.dense_weight
-    )
     rows = []
     reranker = Reranker(model)
     for depth in RERANK_DEPTHS:
@@ -53,7 +49,7 @@ def rerank_sweep(enclave: Enclave, model: str, queries: list[EvalQuery]) -> list
         rankings = []
         for query in queries:
             start = time.perf_counter()
-            rankings += rerank_rankings(hybrid, viewer, [query], depth, reranker)
+            rankings += rerank_rankings(enclave, viewer, [query], depth, reranker)
             times.append((time.perf_counter() - start) * 1000)
         metrics = ranking_metrics(rankings, queries)
         times.sort()

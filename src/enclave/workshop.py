@@ -246,21 +246,24 @@ def tune_embedder(
 
 
 def rerank_rankings(
-    retriever: Retriever,
+    enclave: Enclave,
     viewer: Viewer,
     queries: Sequence[EvalQuery],
     candidates: int,
     reranker: Reranker | None,
 ) -> list[list[int]]:
-    """Document rankings of the hybrid top-`candidates`, reranked by a cross-encoder if given."""
-    rankings = []
-    for query in queries:
-        hits = retriever.search(viewer, query.text, k=candidates)
-        if reranker and hits:
-            scores = reranker.score(query.text, [passage(h) for h in hits])
-            hits = [h for h, _ in sorted(zip(hits, scores, strict=True), key=lambda p: -p[1])]
-        rankings.append(list(dict.fromkeys(h.document_id for h in hits)))
-    return rankings
+    """Document rankings of the hybrid top-`candidates`, reranked by a cross-encoder if given.
+
+    Measured through the product's own retriever, so evaluation and search rerank alike.
+    """
+    settings = enclave.settings
+    retriever = Retriever(
+        enclave.store, enclave.embedder, reranker, settings.rrf_k, candidates, settings.dense_weight
+    )
+    return [
+        list(dict.fromkeys(h.document_id for h in retriever.search(viewer, q.text, k=candidates)))
+        for q in queries
+    ]
 
 
 def tune_reranker(
@@ -330,17 +333,13 @@ def tune_reranker(
     model_dir = run.folder / "model"
     model.save(str(model_dir))
     evaluations = {"test_pairs": test_queries(pairs), "extra": list(extra_queries)}
-    settings = enclave.settings
-    # Without any configured reranker: the baseline is the plain hybrid ranking.
-    hybrid = Retriever(
-        enclave.store, enclave.embedder, None, settings.rrf_k, candidates, settings.dense_weight
-    )
     metrics: dict[str, Any] = {
         "model": str(model_dir),
         "base": base,
         "train_rows": len(rows["label"]),
     }
     rerankers = {
+        # Without any configured reranker: the baseline is the plain hybrid ranking.
         "hybrid": None,
         # The base with a fresh (seeded) head: shows what the training itself added.
         "hybrid+untuned cross-encoder": Reranker(path),
@@ -350,7 +349,7 @@ def tune_reranker(
         if queries:
             metrics[name] = {
                 label: ranking_metrics(
-                    rerank_rankings(hybrid, viewer, queries, candidates, reranker), queries
+                    rerank_rankings(enclave, viewer, queries, candidates, reranker), queries
                 )
                 for label, reranker in rerankers.items()
             }
