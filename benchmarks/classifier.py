@@ -16,8 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from enclave.classifier import load_examples, train_classifier
-from enclave.runs import Run
+from enclave.workshop.classifier import load_examples, train_classifier
+from enclave.workshop.runs import Run
 
 HERE = Path(__file__).resolve().parent
 

@@ -15,9 +15,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from enclave.app import Enclave
 from enclave.config import Settings
-from enclave.evaluation import EVAL_USER, Evaluator, load_squad, ndcg_at_k, recall_at_k
+from enclave.pipeline.wiring import Enclave
+from enclave.workshop.evaluation import EVAL_USER, Evaluator, load_squad, ndcg_at_k, recall_at_k
 
 HERE = Path(__file__).resolve().parent
 

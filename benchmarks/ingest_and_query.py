@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from enclave.access import Principal
-from enclave.app import Enclave
 from enclave.config import Settings
-from enclave.ingest import embedding_text
+from enclave.pipeline.access import Principal
+from enclave.pipeline.ingest import embedding_text
+from enclave.pipeline.wiring import Enclave
 
 GROUPS = 20
 

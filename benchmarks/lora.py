@@ -25,7 +25,7 @@ TRAIN_ARTICLES = 38
 
 
 def make_data(xquad: Path, out: Path) -> None:
-    from enclave.prompting import INSTRUCTION
+    from enclave.pipeline.prompting import INSTRUCTION
 
     out.mkdir(parents=True, exist_ok=True)
     articles = json.loads((xquad / "xquad.en.json").read_text(encoding="utf-8"))["data"]
@@ -47,8 +47,8 @@ def make_data(xquad: Path, out: Path) -> None:
 
 
 def train(out: Path, base: str, steps: int, batch_size: int) -> None:
-    from enclave.lora import train_lora
-    from enclave.runs import Run
+    from enclave.workshop.lora import train_lora
+    from enclave.workshop.runs import Run
 
     run = Run.create(out, "llm", {"base": base, "steps": steps, "batch_size": batch_size})
     metrics = train_lora(
@@ -72,10 +72,10 @@ def train(out: Path, base: str, steps: int, batch_size: int) -> None:
 
 
 def finish(out: Path, xquad: Path, questions: int) -> None:
-    from enclave.app import Enclave
     from enclave.config import Settings
-    from enclave.evaluation import Evaluator, load_squad
-    from enclave.lora import export_to_gguf, merge_adapter
+    from enclave.pipeline.wiring import Enclave
+    from enclave.workshop.evaluation import Evaluator, load_squad
+    from enclave.workshop.lora import export_to_gguf, merge_adapter
 
     run = next(out.glob("llm-*"))
     merge_adapter("gemma-3-270m", run / "adapter", run / "merged")
@@ -105,8 +105,8 @@ def check(out: Path, examples: int) -> None:
     and llama.cpp speed of the three GGUF files (run on an otherwise idle machine)."""
     from peft import PeftModel
 
-    from enclave.gguf_export import generation_speed
-    from enclave.lora import base_gguf, load_causal_lm, load_chat_examples, mean_loss
+    from enclave.workshop.gguf_export import generation_speed
+    from enclave.workshop.lora import base_gguf, load_causal_lm, load_chat_examples, mean_loss
 
     run = next(out.glob("llm-*"))
     model, tokenizer = load_causal_lm("gemma-3-270m")

@@ -14,10 +14,11 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from enclave import prompting
-from enclave.app import Enclave
 from enclave.config import Settings
-from enclave.evaluation import (
+from enclave.pipeline import prompting
+from enclave.pipeline.llm import load_llm
+from enclave.pipeline.wiring import Enclave
+from enclave.workshop.evaluation import (
     Evaluator,
     QAItem,
     RetrievalSet,
@@ -25,7 +26,6 @@ from enclave.evaluation import (
     retrieval_table,
     save_report,
 )
-from enclave.llm import load_llm
 
 HERE = Path(__file__).resolve().parent
 KS = (10, 20, 60, 100)

@@ -29,11 +29,11 @@ XQUAD = HERE.parents[1] / "shared/datasets/xquad"
 
 
 def build_cache(out: Path) -> None:
-    from enclave.app import Enclave
     from enclave.config import Settings
-    from enclave.evaluation import EVAL_USER, Evaluator, load_squad
-    from enclave.retrieval import Retriever, passage
-    from enclave.training_data import MIN_SENTENCE_WORDS, sentences
+    from enclave.pipeline.retrieval import Retriever, passage
+    from enclave.pipeline.wiring import Enclave
+    from enclave.workshop.evaluation import EVAL_USER, Evaluator, load_squad
+    from enclave.workshop.training_data import MIN_SENTENCE_WORDS, sentences
 
     sys.path.insert(0, str(HERE))
     from workshop import saved_pairs

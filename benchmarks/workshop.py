@@ -19,21 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from enclave.app import Enclave
 from enclave.config import Settings
-from enclave.evaluation import EVAL_USER, Evaluator, load_squad
-from enclave.reranking import Reranker
-from enclave.retrieval import passage
-from enclave.runs import Run
-from enclave.training_data import PairSet, mine_negatives
-from enclave.workshop import (
-    EvalQuery,
-    build_pairs,
-    ranking_metrics,
-    rerank_rankings,
-    tune_embedder,
-    tune_reranker,
-)
+from enclave.pipeline.reranking import Reranker
+from enclave.pipeline.retrieval import passage
+from enclave.pipeline.wiring import Enclave
+from enclave.workshop.evaluation import EVAL_USER, Evaluator, load_squad
+from enclave.workshop.reranker import rerank_rankings, tune_reranker
+from enclave.workshop.runs import Run
+from enclave.workshop.training_data import PairSet, mine_negatives
+from enclave.workshop.tuning import EvalQuery, build_pairs, ranking_metrics, tune_embedder
 
 HERE = Path(__file__).resolve().parent
 RERANK_DEPTHS = (10, 20, 30, 50)

@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from enclave.app import Enclave
 from enclave.config import Settings
-from enclave.embedding import Embedder
+from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.wiring import Enclave
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,7 @@ def enclave(settings: Settings, embedder: Embedder) -> Iterator[Enclave]:
 
 @pytest.fixture(scope="session")
 def llm():
-    from enclave.llm import LlamaCppLLM
+    from enclave.pipeline.llm import LlamaCppLLM
 
     return LlamaCppLLM("gemma-3-270m", context=4096, threads=2)
 

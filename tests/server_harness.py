@@ -12,13 +12,13 @@ from pathlib import Path
 
 import uvicorn
 
-from enclave.accounts import Accounts
-from enclave.app import Enclave
 from enclave.config import Settings
 from enclave.demo import setup_demo
-from enclave.embedding import Embedder
-from enclave.llm import LLM
-from enclave.web import create_app
+from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.llm import LLM
+from enclave.pipeline.wiring import Enclave
+from enclave.server.accounts import Accounts
+from enclave.server.app import create_app
 
 # The demo corpus's engineering folder: readable by alice (engineering), not by bob.
 ENGINEERING_FILES = {

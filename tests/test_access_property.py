@@ -15,11 +15,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from enclave.access import Principal
-from enclave.answering import Assistant
-from enclave.app import Enclave
-from enclave.prompting import Prompt
-from enclave.store import Viewer
+from enclave.pipeline.access import Principal
+from enclave.pipeline.answering import Assistant
+from enclave.pipeline.prompting import Prompt
+from enclave.pipeline.store import Viewer
+from enclave.pipeline.wiring import Enclave
 
 USERS = [f"user{i}" for i in range(5)]
 GROUPS = [f"group{i}" for i in range(3)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from enclave.chunking import Chunker
-from enclave.embedding import Embedder
-from enclave.loaders import load
+from enclave.pipeline.chunking import Chunker
+from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.loaders import load
 from tests.test_loaders import make_pdf
 
 

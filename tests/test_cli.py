@@ -14,7 +14,7 @@ import pytest
 
 from enclave.config import Settings
 from enclave.demo import corpus_dir
-from enclave.store import Store
+from enclave.pipeline.store import Store
 
 ENCLAVE = [sys.executable, "-m", "enclave.cli"]
 
@@ -310,3 +310,29 @@ def test_model_workshop_through_the_cli(tmp_path: Path) -> None:
     assert listed["memo.txt"]["classification"]["model"] == trained["model"]
     assert listed["memo.txt"]["classification"]["label"] in {"finance", "hr"}
     assert listed["lumen-handbook.md"]["classification"] is None
+
+
+def test_data_dir_before_the_command(tmp_path: Path) -> None:
+    """`enclave --data-dir D users add ...` (as git and docker take global options)."""
+    data = tmp_path / "data"
+    added = subprocess.run(
+        [*ENCLAVE, "--data-dir", str(data), "users", "add", "carol", "--group", "ops", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout) == {"user": "carol", "groups": ["ops"], "admin": False}
+    # The same data directory given after the command sees the same user.
+    listed = as_json(data, "users", "list")
+    assert listed["users"] == [{"user": "carol", "groups": ["ops"]}]
+    # Given in both places, the command's own --data-dir wins.
+    other = tmp_path / "other"
+    subprocess.run(
+        [*ENCLAVE, "--data-dir", str(data), "users", "add", "dave", "--data-dir", str(other)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert [u["user"] for u in as_json(other, "users", "list")["users"]] == ["dave"]
+    assert [u["user"] for u in as_json(data, "users", "list")["users"]] == ["carol"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from enclave.access import AccessError, Principal
 from enclave.config import ConfigError, Settings
+from enclave.pipeline.access import AccessError, Principal
 
 
 def test_env_then_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_principal_parsing() -> None:
 def test_missing_embedding_model_names_the_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from enclave.embedding import Embedder
+    from enclave.pipeline.embedding import Embedder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match="ENCLAVE_EMBEDDING_MODEL"):
@@ -62,7 +62,7 @@ def test_missing_embedding_model_names_the_setting(
 
 
 def test_missing_reranker_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from enclave.reranking import Reranker
+    from enclave.pipeline.reranking import Reranker
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match="ENCLAVE_RERANKER_MODEL"):

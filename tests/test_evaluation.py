@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from enclave.app import Enclave
-from enclave.evaluation import (
+from enclave.pipeline.wiring import Enclave
+from enclave.workshop.evaluation import (
     Evaluator,
     exact_match,
     load_beir,

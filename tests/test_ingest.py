@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from enclave.access import Principal
-from enclave.app import Enclave
+from enclave.pipeline.access import Principal
+from enclave.pipeline.wiring import Enclave
 from tests.conftest import write
 
 ENG = [Principal("group", "eng")]

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from enclave.answering import Assistant, citations
-from enclave.app import Enclave
 from enclave.config import ConfigError
 from enclave.demo import setup_demo
-from enclave.entities import Hit
-from enclave.llm import LlamaCppLLM, LLMError, OpenAICompatibleLLM, _packaged_gemma
-from enclave.prompting import build_prompt, build_prompt_without_sources
+from enclave.pipeline.answering import Assistant, citations
+from enclave.pipeline.entities import Hit
+from enclave.pipeline.llm import LlamaCppLLM, LLMError, OpenAICompatibleLLM, _packaged_gemma
+from enclave.pipeline.prompting import build_prompt, build_prompt_without_sources
+from enclave.pipeline.wiring import Enclave
 
 
 def hit(text: str, n: int = 1) -> Hit:
@@ -133,7 +133,7 @@ def test_openai_backend_unreachable_server_is_a_clear_error() -> None:
 
 
 def test_base_model_answers_end_at_the_first_blank_line_after_text() -> None:
-    from enclave.llm import _first_paragraph
+    from enclave.pipeline.llm import _first_paragraph
 
     assert list(_first_paragraph(iter(["\n", "\n", "400", " days", "\n", "\nQ"]))) == [
         "400",

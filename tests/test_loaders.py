@@ -10,7 +10,7 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
-from enclave.loaders import LoadError, discover, load
+from enclave.pipeline.loaders import LoadError, discover, load
 
 MB = 2**20
 

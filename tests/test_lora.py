@@ -10,11 +10,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from enclave.entities import Hit
-from enclave.llm import LlamaCppLLM
-from enclave.lora import ChatDataError, export_to_gguf, format_chat, load_chat_examples, train_lora
-from enclave.prompting import INSTRUCTION, Prompt, build_prompt
-from enclave.runs import Run
+from enclave.pipeline.entities import Hit
+from enclave.pipeline.llm import LlamaCppLLM
+from enclave.pipeline.prompting import INSTRUCTION, Prompt, build_prompt
+from enclave.workshop.lora import (
+    ChatDataError,
+    export_to_gguf,
+    format_chat,
+    load_chat_examples,
+    train_lora,
+)
+from enclave.workshop.runs import Run
 
 BASE_TOKENIZER = SimpleNamespace(chat_template=None, eos_token="<eos>")
 

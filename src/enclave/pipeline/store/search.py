@@ -1,0 +1,144 @@
+"""The search queries: dense (pgvector) and keyword (BM25 over postings) under the access filter.
+
+The store is handed vectors, never text to embed: the retriever owns the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from enclave.pipeline.entities import Hit
+from enclave.pipeline.keywords import umlaut_spellings
+from enclave.pipeline.store.database import ACL_FILTER, Viewer
+from enclave.pipeline.store.embeddings import EmbeddingIndex
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+# HNSW candidate list per requested result (pgvector ef_search = EF_FACTOR * k, at least 40).
+EF_FACTOR = 4
+
+
+class SearchQueries(EmbeddingIndex):
+    """Ranked chunk ids for a viewer, and the permitted chunks' text for a list of ids."""
+
+    def dense_search(self, viewer: Viewer, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity) of the k nearest permitted chunks, best first."""
+        dim = self.embedding_dim
+        if not viewer.principals or not dim:
+            return []
+        params = {"principals": viewer.principals, "q": query, "k": k}
+        acl = ACL_FILTER.format(column="c.document_id")
+        distance = f"(c.embedding::vector({dim})) <=> %(q)s::vector({dim})"
+        with self.reading_as(viewer) as cur:
+            # The per-document chunk counts answer this without scanning the chunks twice.
+            permitted = cur.execute(
+                "select coalesce(sum(d.chunk_count), 0) as n from documents d "
+                f"where {ACL_FILTER.format(column='d.id')}",
+                params,
+            )
+            n = int(permitted.fetchone()["n"])  # type: ignore[index]
+            if n <= self.settings.exact_search_limit:
+                # Exact: scan the permitted chunks; materialising keeps the planner off HNSW.
+                sql = (
+                    f"with permitted as materialized (select c.id, {distance} as d from chunks c "
+                    f"where {acl}) "
+                    "select id, 1 - d as score from permitted order by d, id limit %(k)s"
+                )
+            else:
+                # Approximate: HNSW, scanning on until k permitted rows are found.
+                cur.execute("set local hnsw.iterative_scan = strict_order")
+                cur.execute(f"set local hnsw.ef_search = {max(40, EF_FACTOR * k)}")
+                sql = (
+                    f"select c.id, 1 - ({distance}) as score from chunks c where {acl} "
+                    f"order by {distance} limit %(k)s"
+                )
+            cur.execute(sql, params)
+            return [(int(r["id"]), float(r["score"])) for r in cur.fetchall()]
+
+    def keyword_search(self, viewer: Viewer, query: str, k: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) of the k best permitted keyword matches, best first.
+
+        Query terms are stemmed as English and as German, then folded like the index
+        (keywords.py); BM25's corpus statistics (N, average
+        length, document frequencies) are computed over the chunks this user may read only.
+        """
+        if not viewer.principals:
+            return []
+        with self.reading_as(viewer) as cur:
+            cur.execute(
+                "select coalesce(array_agg(distinct enclave_fold(lexeme)), '{}') as lexemes from "
+                "unnest(to_tsvector('english', %(q)s) || to_tsvector('german', %(q)s))",
+                {"q": umlaut_spellings(query)},
+            )
+            lexemes = cur.fetchone()["lexemes"]  # type: ignore[index]
+            if not lexemes:
+                return []
+            cur.execute(
+                f"""
+                with matches as materialized (
+                    select p.chunk_id as id, p.lexeme, p.tf, p.term_count
+                    from postings p
+                    where p.lexeme = any(%(lex)s::text[])
+                      and {ACL_FILTER.format(column="p.document_id")}
+                ),
+                df as (select lexeme, count(*) as df from matches group by lexeme),
+                stats as materialized (  -- once, not once per match
+                    select greatest(sum(chunk_count), 1)::float8 as n,
+                           greatest(sum(term_total)::float8 / greatest(sum(chunk_count), 1), 1)
+                               as avgdl
+                    from documents d where {ACL_FILTER.format(column="d.id")}
+                )
+                select m.id, sum(
+                    ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5))
+                    * m.tf * ({BM25_K1} + 1)
+                    / (m.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * m.term_count / s.avgdl))
+                ) as score
+                from matches m join df d using (lexeme) cross join stats s
+                group by m.id order by score desc, m.id limit %(k)s
+                """,
+                {"lex": lexemes, "principals": viewer.principals, "k": k},
+            )
+            return [(int(r["id"]), float(r["score"])) for r in cur.fetchall()]
+
+    def readable_chunks(self, viewer: Viewer) -> list[Hit]:
+        """Every chunk this user may read, in document order (training data, evaluation)."""
+        if not viewer.principals:
+            return []
+        with self.reading_as(viewer) as cur:
+            cur.execute(
+                f"select c.id from chunks c where {ACL_FILTER.format(column='c.document_id')}",
+                {"principals": viewer.principals},
+            )
+            ids = [int(r["id"]) for r in cur.fetchall()]
+        found = self.hits(viewer, ids)
+        return sorted(found.values(), key=lambda h: (h.document_id, h.ordinal))
+
+    def hits(self, viewer: Viewer, chunk_ids: Sequence[int]) -> dict[int, Hit]:
+        """The permitted chunks among chunk_ids, with their documents' titles and sources."""
+        if not chunk_ids or not viewer.principals:
+            return {}
+        with self.reading_as(viewer) as cur:
+            cur.execute(
+                "select c.id, c.document_id, d.title, d.source, c.ordinal, c.text, c.page, "
+                "c.heading_path, c.char_start, c.char_end from chunks c "
+                "join documents d on d.id = c.document_id "
+                f"where c.id = any(%(ids)s) and {ACL_FILTER.format(column='c.document_id')}",
+                {"ids": list(chunk_ids), "principals": viewer.principals},
+            )
+            return {
+                int(r["id"]): Hit(
+                    chunk_id=int(r["id"]),
+                    document_id=int(r["document_id"]),
+                    title=r["title"],
+                    source=r["source"],
+                    ordinal=int(r["ordinal"]),
+                    text=r["text"],
+                    page=r["page"],
+                    heading_path=tuple(r["heading_path"]),
+                    char_start=int(r["char_start"]),
+                    char_end=int(r["char_end"]),
+                )
+                for r in cur.fetchall()
+            }

@@ -1,0 +1,105 @@
+"""Wires the pipeline's parts together from Settings; models load on first use."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from enclave.config import DEFAULT_EMBEDDING_MODEL, ConfigError, Settings
+from enclave.pipeline.answering import Assistant
+from enclave.pipeline.chunking import Chunker
+from enclave.pipeline.embedding import Embedder, same_model
+from enclave.pipeline.ingest import Ingestor
+from enclave.pipeline.llm import LLM, load_llm
+from enclave.pipeline.reranking import Reranker
+from enclave.pipeline.retrieval import Retriever
+from enclave.pipeline.store import Store
+
+
+class Enclave:
+    """One instance per process: the store, the models and the services built on them."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.settings)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        indexed = self.store.indexed_embedding_model()
+        wanted = self.settings.embedding_model or indexed or DEFAULT_EMBEDDING_MODEL
+        if indexed and not same_model(wanted, indexed):
+            raise ConfigError(
+                f"the index was built with embedding model {indexed!r}, not {wanted!r}: unset "
+                "ENCLAVE_EMBEDDING_MODEL, or switch with `enclave reindex --embedding-model`"
+            )
+        return Embedder(wanted)
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        # Leave room in the model's window for the title/heading context and special tokens.
+        window = self.embedder.max_tokens - 32
+        return Chunker(
+            self.embedder.count_tokens,
+            min(self.settings.chunk_tokens, window),
+            self.settings.chunk_overlap,
+        )
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        classifier = None
+        if self.settings.classifier_model:
+            from enclave.pipeline.classification import DataError, TextClassifier
+
+            try:
+                classifier = TextClassifier(self.settings.classifier_model)
+            except (DataError, OSError) as exc:
+                raise ConfigError(f"ENCLAVE_CLASSIFIER_MODEL / --classifier: {exc}") from exc
+        return Ingestor(
+            self.store,
+            self.embedder,
+            self.chunker,
+            self.settings.max_file_mb,
+            classifier=classifier,
+        )
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        return Reranker(self.settings.reranker_model) if self.settings.reranker_model else None
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(
+            self.store,
+            self.embedder,
+            self.reranker,
+            self.settings.rrf_k,
+            self.settings.rerank_candidates,
+            self.settings.dense_weight,
+        )
+
+    @cached_property
+    def llm(self) -> LLM:
+        return load_llm(self.settings)
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        return Assistant(
+            self.retriever, self.llm, self.settings.llm_context, self.settings.max_answer_tokens
+        )
+
+    def warm_up(self) -> None:
+        """Load the models now (a server should not make its first caller wait for them)."""
+        _ = self.embedder, self.assistant
+
+    def close(self) -> None:
+        """Release the database (and with it the embedded server)."""
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def __enter__(self) -> Enclave:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

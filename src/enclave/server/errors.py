@@ -1,0 +1,59 @@
+"""Errors as JSON with a message (never a stack trace), and the request body limit."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from enclave.pipeline.access import AccessError
+
+log = logging.getLogger("enclave.web")
+
+JSON_BODY_LIMIT = 1 * 2**20
+
+
+def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    """The one error shape of both APIs: {"error": {"message", "type"}}."""
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+def wants_json(request: Request) -> bool:
+    """API paths and JSON clients get JSON errors; a browser is sent to the sign-in page."""
+    path = request.url.path
+    return path.startswith(("/api/", "/v1/")) or "json" in request.headers.get("accept", "")
+
+
+def install_error_handling(app: FastAPI, upload_limit: int) -> None:
+    """Exception handlers and the body-size limit (uploads may be up to upload_limit)."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if exc.status_code == 401 and not wants_json(request):
+            return RedirectResponse("/login", status_code=303)
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error(422, f"invalid request: {where}: {first.get('msg', 'malformed')}")
+
+    @app.exception_handler(AccessError)
+    async def access_error(request: Request, exc: AccessError) -> JSONResponse:
+        return error(400, str(exc))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error(500, "internal server error", "server_error")
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        declared = request.headers.get("content-length")
+        limit = upload_limit + 2**20 if request.url.path == "/api/documents" else JSON_BODY_LIMIT
+        if declared and declared.isdigit() and int(declared) > limit:
+            return error(413, f"request body over the {limit // 2**20} MiB limit")
+        return await call_next(request)

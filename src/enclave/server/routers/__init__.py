@@ -1,0 +1,1 @@
+"""One APIRouter per resource; server/app.py includes them all."""

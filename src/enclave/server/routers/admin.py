@@ -1,0 +1,68 @@
+"""/api/me, and the admin's routes: users and groups, every document, every token."""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel
+
+from enclave.pipeline.access import check_name
+from enclave.server.dependencies import Admin, Svc, User
+
+router = APIRouter(prefix="/api")
+
+
+class UserRequest(BaseModel):
+    name: str
+    groups: list[str] = []
+    password: str | None = None
+    admin: bool = False
+
+
+@router.get("/me")
+def me(who: User) -> dict[str, Any]:
+    return {"user": who.user, "admin": who.is_admin}
+
+
+@router.get("/users")
+def users(_: Admin, svc: Svc) -> dict[str, Any]:
+    admins = set(svc.accounts.admins())
+    return {
+        "users": [
+            {"user": u["name"], "groups": u["groups"], "admin": u["name"] in admins}
+            for u in svc.enclave.store.users()
+        ],
+        "groups": svc.enclave.store.groups(),
+    }
+
+
+@router.post("/users", status_code=201)
+def add_user(body: UserRequest, _: Admin, svc: Svc) -> dict[str, Any]:
+    svc.enclave.store.add_user(check_name(body.name), [check_name(g) for g in body.groups])
+    if body.password:
+        svc.accounts.set_password(body.name, body.password)
+    svc.accounts.set_admin(body.name, body.admin)
+    return {"user": body.name, "groups": body.groups, "admin": body.admin}
+
+
+@router.delete("/users/{name}/groups/{group}")
+def leave_group(name: str, group: str, _: Admin, svc: Svc) -> dict[str, Any]:
+    if not svc.enclave.store.remove_from_group(name, group):
+        raise HTTPException(404, f"{name} is not in {group}")
+    return {"user": name, "removed_from": group}
+
+
+@router.get("/admin/documents")
+def all_documents(_: Admin, svc: Svc) -> dict[str, Any]:
+    return {"documents": svc.enclave.store.all_documents()}
+
+
+@router.get("/admin/tokens")
+def all_tokens(_: Admin, svc: Svc) -> dict[str, Any]:
+    return {"tokens": [{"user": u, **t.__dict__} for u, t in svc.accounts.all_tokens()]}
+
+
+@router.delete("/admin/tokens/{token_id}")
+def revoke_any(token_id: int, _: Admin, svc: Svc) -> dict[str, Any]:
+    if not svc.accounts.revoke_any_token(token_id):
+        raise HTTPException(404, "no such live token")
+    return {"revoked": token_id}

@@ -1,0 +1,65 @@
+"""POST /api/ask: an answer with sources, streamed as server-sent events or as one JSON."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from enclave.config import ConfigError
+from enclave.pipeline.entities import Answer
+from enclave.pipeline.llm import LLMError
+from enclave.pipeline.serialize import answer_json
+from enclave.server.dependencies import Svc, User, viewer_of
+
+router = APIRouter(prefix="/api")
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+    search: str | None = Field(default=None, max_length=4000)
+    k: int = Field(default=5, ge=1, le=50)
+    use_search: bool = True
+    stream: bool = True
+    conversation_id: int | None = None
+
+
+def sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.post("/ask")
+def ask(body: AskRequest, who: User, svc: Svc) -> Any:
+    conversations = svc.conversations
+    conversation_id = body.conversation_id
+    if conversation_id is not None and not conversations.owns(who.user, conversation_id):
+        raise HTTPException(404, "no such conversation")
+    if conversation_id is None:
+        conversation_id = conversations.start(who.user, body.question)
+    conversations.add(conversation_id, "user", body.question)
+    viewer = viewer_of(svc, who)
+    options = {"search": body.search, "k": body.k, "use_search": body.use_search}
+
+    def finish(answer: Answer) -> dict[str, Any]:
+        result = answer_json(answer, who.user, body.k) | {"conversation_id": conversation_id}
+        conversations.add(conversation_id, "assistant", answer.text, result["citations"])
+        return result
+
+    if not body.stream:
+        return finish(svc.enclave.assistant.ask(viewer, body.question, **options))
+    stream = svc.enclave.assistant.stream(viewer, body.question, **options)
+
+    def events() -> Iterator[str]:
+        yield sse("conversation", {"conversation_id": conversation_id})
+        try:
+            for piece in stream:
+                yield sse("token", {"text": piece})
+            assert stream.answer is not None
+            yield sse("answer", finish(stream.answer))
+        except (LLMError, ConfigError) as exc:
+            yield sse("error", {"message": str(exc)})
+        yield sse("done", {})
+
+    return StreamingResponse(events(), media_type="text/event-stream")

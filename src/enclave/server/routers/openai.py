@@ -1,0 +1,170 @@
+"""OpenAI-compatible endpoints, so existing chat front ends and SDKs plug in.
+
+The bearer token identifies the user; retrieval runs with that user's permissions. The model
+id chooses retrieval on (`enclave`) or off (`enclave-no-search`). Sources are appended to the
+answer text in a readable form and returned in the extra field `enclave`.
+"""
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from enclave.pipeline.answering import AnswerStream
+from enclave.pipeline.entities import Answer
+from enclave.pipeline.serialize import answer_json
+from enclave.server.dependencies import Svc, TokenUser
+
+MODELS = {"enclave": True, "enclave-no-search": False}
+
+router = APIRouter(prefix="/v1")
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class EnclaveOptions(BaseModel):
+    search: str | None = Field(default=None, max_length=4000)
+    k: int = Field(default=5, ge=1, le=50)
+
+
+class ChatRequest(BaseModel):
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    enclave: EnclaveOptions = EnclaveOptions()
+
+
+class EmbeddingRequest(BaseModel):
+    model: str = "enclave"
+    input: str | list[str]
+    encoding_format: Literal["float", "base64"] = "float"
+
+
+def message_text(message: ChatMessage) -> str:
+    """The text of a message whose content is a string or a list of typed parts."""
+    if isinstance(message.content, str):
+        return message.content
+    return "\n".join(p.get("text", "") for p in message.content or [] if p.get("type") == "text")
+
+
+def sources_footer(answer: Answer) -> str:
+    """The cited sources (or, if none is cited, those shown) as readable text."""
+    if not answer.used_search or not answer.sources:
+        return ""
+    lines = []
+    cited = {c.number: c.hit for c in answer.citations}
+    shown = cited or dict(enumerate(answer.sources, start=1))
+    for number, hit in shown.items():
+        page = f", p. {hit.page}" if hit.page is not None else ""
+        lines.append(f"[{number}] {hit.title} ({hit.file_name}{page})")
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
+class Completion:
+    """One chat completion's identity and the shapes of its response and stream chunks."""
+
+    def __init__(self, body: ChatRequest, user: str):
+        self.body, self.user = body, user
+        self.ident = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+
+    def extra(self, answer: Answer) -> dict[str, Any]:
+        """The `enclave` field: what was searched, shown and cited."""
+        full = answer_json(answer, self.user, self.body.enclave.k)
+        return {k: full[k] for k in ("used_search", "search_query", "sources", "citations")}
+
+    def response(self, answer: Answer) -> dict[str, Any]:
+        message = {"role": "assistant", "content": answer.text + sources_footer(answer)}
+        return {
+            "id": self.ident,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.body.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "enclave": self.extra(answer),
+        }
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:
+        data = {
+            "id": self.ident,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.body.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **more,
+        }
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    def events(self, stream: AnswerStream) -> Iterator[str]:
+        yield self.chunk({"role": "assistant", "content": ""})
+        for piece in stream:
+            yield self.chunk({"content": piece})
+        assert stream.answer is not None
+        footer = sources_footer(stream.answer)
+        if footer:
+            yield self.chunk({"content": footer})
+        yield self.chunk({}, "stop", enclave=self.extra(stream.answer))
+        yield "data: [DONE]\n\n"
+
+
+@router.get("/models")
+def models(_: TokenUser) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": 0, "owned_by": "enclave"} for name in MODELS
+        ],
+    }
+
+
+@router.post("/chat/completions")
+def chat(body: ChatRequest, user: TokenUser, svc: Svc) -> Any:
+    if body.model not in MODELS:
+        raise HTTPException(404, f"unknown model {body.model!r}; use one of {list(MODELS)}")
+    question = next(
+        (message_text(m) for m in reversed(body.messages) if m.role == "user"), ""
+    ).strip()
+    if not question:
+        raise HTTPException(422, "no user message with text")
+    viewer = svc.enclave.store.viewer(user)
+    options = {"search": body.enclave.search, "k": body.enclave.k, "use_search": MODELS[body.model]}
+    completion = Completion(body, user)
+    if not body.stream:
+        return completion.response(svc.enclave.assistant.ask(viewer, question, **options))
+    stream = svc.enclave.assistant.stream(viewer, question, **options)
+    return StreamingResponse(completion.events(stream), media_type="text/event-stream")
+
+
+@router.post("/embeddings")
+def embeddings(body: EmbeddingRequest, _: TokenUser, svc: Svc) -> dict[str, Any]:
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts or len(texts) > 256:
+        raise HTTPException(422, "input must hold 1 to 256 texts")
+    embedder = svc.enclave.embedder
+    vectors = embedder.embed_passages(texts)
+
+    def encode(vector: Any) -> Any:
+        # base64 is little-endian float32, as the official clients expect and decode.
+        if body.encoding_format == "base64":
+            return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+        return vector.tolist()
+
+    return {
+        "object": "list",
+        "model": embedder.name,
+        "data": [
+            {"object": "embedding", "index": i, "embedding": encode(v)}
+            for i, v in enumerate(vectors)
+        ],
+        "usage": {"prompt_tokens": 0, "total_tokens": 0},
+    }
