@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from contextlib import redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,6 +45,18 @@ def runs_root(instance: Enclave) -> Path:
     return instance.settings.data_dir / "runs"
 
 
+@contextmanager
+def workshop_run(
+    ctx: typer.Context, kind: str, data_dir: Path | None, as_json: bool, user: str
+) -> Iterator[tuple[Enclave, Any]]:
+    """An Enclave and a new run folder recording this command's options, for USER's data."""
+    from enclave.workshop.runs import Run
+
+    with enclave(data_dir, as_json) as instance:
+        warn_unknown(instance, user)
+        yield instance, Run.create(runs_root(instance), kind, command_config(ctx))
+
+
 def finish_run(run: Any, metrics: dict[str, Any], summary: str, as_json: bool) -> None:
     """Write metrics and the one-line summary; print it (or everything as JSON)."""
     run.save_metrics(metrics)
@@ -72,27 +85,26 @@ def tune_pairs(
     as_json: JsonFlag = False,
 ) -> None:
     """Training pairs from the documents USER may read, hard negatives, held-out documents."""
-    from enclave.workshop.runs import Run
     from enclave.workshop.tuning import build_pairs
 
-    with enclave(data_dir, as_json) as instance:
-        warn_unknown(instance, user)
-        run = Run.create(runs_root(instance), "pairs", command_config(ctx))
-        with progress_bars(as_json) as progress:
-            try:
-                _, stats = build_pairs(
-                    instance,
-                    user,
-                    run.folder,
-                    llm,
-                    max_chunks,
-                    negatives,
-                    test_fraction,
-                    seed,
-                    progress,
-                )
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint="--as") from exc
+    with (
+        workshop_run(ctx, "pairs", data_dir, as_json, user) as (instance, run),
+        progress_bars(as_json) as progress,
+    ):
+        try:
+            _, stats = build_pairs(
+                instance,
+                user,
+                run.folder,
+                llm,
+                max_chunks,
+                negatives,
+                test_fraction,
+                seed,
+                progress,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--as") from exc
     summary = (
         f"pairs: {stats['train_pairs']} train, {stats['test_pairs']} test "
         f"({stats['test_documents']} held-out documents) from {stats['chunks_sampled']} chunks "
@@ -157,24 +169,23 @@ def tune_reranker(
 ) -> None:
     """Fine-tune a cross-encoder reranker on the pairs and their mined negatives."""
     from enclave.workshop.reranker import tune_reranker as tune
-    from enclave.workshop.runs import Run
     from enclave.workshop.training_data import PairSet
 
-    with enclave(data_dir, as_json) as instance:
-        warn_unknown(instance, user)
-        run = Run.create(runs_root(instance), "reranker", command_config(ctx))
-        with redirect_stdout(sys.stderr):
-            metrics = tune(
-                instance,
-                user,
-                base,
-                PairSet.load(pairs),
-                run,
-                epochs,
-                batch_size,
-                candidates=candidates,
-                seed=seed,
-            )
+    with (
+        workshop_run(ctx, "reranker", data_dir, as_json, user) as (instance, run),
+        redirect_stdout(sys.stderr),
+    ):
+        metrics = tune(
+            instance,
+            user,
+            base,
+            PairSet.load(pairs),
+            run,
+            epochs,
+            batch_size,
+            candidates=candidates,
+            seed=seed,
+        )
     use = f"use it with ENCLAVE_RERANKER_MODEL={metrics['model']}"
     if "test_pairs" not in metrics:
         summary = f"reranker: trained (no held-out queries to measure); {use}"

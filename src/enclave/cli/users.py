@@ -19,6 +19,10 @@ from enclave.cli.common import (
 from enclave.pipeline.access import check_name
 from enclave.server.accounts import Accounts
 
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+
 users_app = typer.Typer(help="Manage users and their groups.", no_args_is_help=True)
 
 
@@ -32,9 +36,7 @@ def users_add(
     password: Annotated[
         bool, typer.Option("--password", help="Prompt for a password (for the web UI).")
     ] = False,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -68,9 +70,7 @@ def read_password(prompt: bool, stdin: bool) -> str | None:
 @users_app.command("passwd")
 def users_passwd(
     name: Annotated[str, typer.Argument(help="User name.")],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdin = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import TypedDict, Unpack
 
 from enclave.pipeline.entities import Answer, Citation, Hit
 from enclave.pipeline.llm import LLM
@@ -50,6 +51,14 @@ def _terms(text: str) -> set[str]:
     return {t for t in _TERM.findall(text.lower()) if t not in _STOPWORDS}
 
 
+class AskOptions(TypedDict, total=False):
+    """How to answer: search string (default: the question), number of sources, search on."""
+
+    search: str | None
+    k: int
+    use_search: bool
+
+
 class Assistant:
     """Answers questions for a user from the documents that user may read."""
 
@@ -67,13 +76,11 @@ class Assistant:
         viewer: Viewer,
         question: str,
         *,
-        search: str | None = None,
-        k: int = 5,
-        use_search: bool = True,
         on_token: Callable[[str], None] | None = None,
+        **options: Unpack[AskOptions],
     ) -> Answer:
         """Answer question; search (default: the question) selects the sources to show."""
-        stream = self.stream(viewer, question, search=search, k=k, use_search=use_search)
+        stream = self.stream(viewer, question, **options)
         for piece in stream:
             if on_token:
                 on_token(piece)
