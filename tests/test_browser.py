@@ -56,13 +56,19 @@ def test_two_users_same_question_different_sources(browser: Browser, server: Run
     alice = signed_in(browser, server, "alice")
     alice_sources = ask(alice, question)
     assert any("audit-log.html" in s for s in alice_sources)
+    # bob may not read the audit-log page: an honest abstention, nothing cited.
     bob = signed_in(browser, server, "bob")
     bob_sources = ask(bob, question)
-    assert bob_sources and not any("audit-log.html" in s for s in bob_sources)
-    # A citation expands to title and excerpt.
+    assert not any("audit-log.html" in s for s in bob_sources)
+    expect(bob.locator('[data-testid="abstained"]').last).to_be_visible()
+    expect(bob.locator('[data-testid="answer"] .answer').last).to_contain_text(
+        "None of your documents answers this."
+    )
+    # A citation expands to title and excerpt, with the supporting sentence highlighted.
     first = alice.locator('[data-testid="sources"] details').first
     first.locator("summary").click()
     expect(first.locator(".excerpt")).to_contain_text("400 days")
+    expect(first.locator('[data-testid="quote"]')).to_contain_text("400")
     ARTIFACTS.mkdir(exist_ok=True)
     alice.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
     assert (ARTIFACTS / "chat.png").stat().st_size > 10_000

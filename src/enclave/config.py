@@ -35,6 +35,8 @@ class Settings:
     llm_api_key: str = ""
     llm_threads: int = max(1, os.cpu_count() or 1)
     llm_context: int = 4096
+    # How long a request waits for the in-process model before it is refused (503).
+    llm_wait_seconds: int = 120
     max_answer_tokens: int = 256
     chunk_tokens: int = 200
     chunk_overlap: float = 0.15

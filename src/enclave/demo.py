@@ -74,13 +74,18 @@ def run_demo(
                 {
                     "question": question,
                     "answer": answer.text,
+                    "abstained": answer.abstained,
                     "sources": [h.title for h in answer.sources],
                     "citations": [
                         {"number": c.number, "title": c.hit.title} for c in answer.citations
                     ],
                 }
             )
-            if console:
+            if console and answer.abstained:
+                console.print(
+                    "\n   [dim](abstained: no passage this user may read answers it)[/dim]"
+                )
+            elif console:
                 console.print()
                 for n, hit in enumerate(answer.sources, start=1):
                     cited = "cited" if any(c.number == n for c in answer.citations) else "shown"

@@ -181,14 +181,17 @@ def print_answer_footer(answer: Answer) -> None:
     if not answer.used_search:
         out.print("[dim](answered by the model alone, without searching your documents)[/dim]")
         return
-    if not answer.sources:
-        out.print("[dim](no documents you may read matched the question)[/dim]")
+    if answer.abstained:
+        if answer.sources:
+            out.print("[dim](the passages shown to the model do not support an answer)[/dim]")
         return
     if not answer.citations:
         out.print("[dim](the answer cites no source; sources shown to the model:)[/dim]")
         for n, hit in enumerate(answer.sources, start=1):
             out.print(f"  [{n}] {hit.title} [dim]({where(hit)})[/dim]")
         return
+    if not answer.grounded:
+        out.print("[yellow](not grounded: part of the answer is not in the cited sources)[/yellow]")
     out.print("\n[bold]Sources[/bold]")
     for citation in answer.citations:
         hit = citation.hit
@@ -198,7 +201,8 @@ def print_answer_footer(answer: Answer) -> None:
             else ""
         )
         out.print(f"  [{citation.number}] {hit.title} [dim]({where(hit)})[/dim]{how}")
-        out.print(f"      “{excerpt(hit.text, 300)}”")
+        shown = citation.quote.text if citation.quote else hit.text
+        out.print(f"      “{excerpt(shown, 300)}”")
 
 
 def reindex(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from typing import TypedDict, Unpack
 
+from enclave.pipeline import grounding
 from enclave.pipeline.entities import Answer, Citation, Hit
 from enclave.pipeline.llm import LLM
-from enclave.pipeline.prompting import build_prompt, build_prompt_without_sources
+from enclave.pipeline.prompting import Prompt, build_prompt, build_prompt_without_sources
+from enclave.pipeline.repetition import RepetitionGuard
 from enclave.pipeline.retrieval import Retriever
 from enclave.pipeline.store import Viewer
 
@@ -21,34 +24,24 @@ def citations(text: str, sources: Sequence[Hit]) -> list[Citation]:
     """The sources an answer cites as [n] or [n, m], in order of first citation.
 
     Small models often answer correctly but cite nothing. Then the answer is attributed to the
-    source sharing most of its words and numbers (at least two), marked as inferred.
+    source sharing most of its words and numbers (at least two), marked as inferred. Each
+    citation carries the sentence of its source that shares most with the answer.
     """
     seen: dict[int, Citation] = {}
     for match in _CITATION.finditer(text):
         for number in (int(n) for n in match.group(1).split(",")):
             if 1 <= number <= len(sources) and number not in seen:
-                seen[number] = Citation(number, sources[number - 1])
+                hit = sources[number - 1]
+                seen[number] = Citation(number, hit, quote=grounding.quote(text, hit))
     if seen or not sources:
         return list(seen.values())
-    answer_terms = _terms(text)
-    overlaps = [len(answer_terms & _terms(hit.text)) for hit in sources]
+    answer_terms = grounding.terms(text)
+    overlaps = [len(answer_terms & grounding.terms(hit.text)) for hit in sources]
     best = max(range(len(sources)), key=lambda i: (overlaps[i], -i))
     if overlaps[best] < 2:
         return []
-    return [Citation(best + 1, sources[best], inferred=True)]
-
-
-_TERM = re.compile(r"\w{3,}|\d+")
-_STOPWORDS = frozenset(
-    (
-        "the and for are was were that this with from not you your have has can will "
-        "der die das und ist sind mit von für den dem des ein eine einer nicht auch werden wird"
-    ).split()
-)
-
-
-def _terms(text: str) -> set[str]:
-    return {t for t in _TERM.findall(text.lower()) if t not in _STOPWORDS}
+    hit = sources[best]
+    return [Citation(best + 1, hit, inferred=True, quote=grounding.quote(text, hit))]
 
 
 class AskOptions(TypedDict, total=False):
@@ -102,29 +95,47 @@ class Assistant:
     def _generate(
         self, viewer: Viewer, question: str, search: str | None, k: int, use_search: bool
     ) -> Generator[str, None, Answer]:
-        sources: list[Hit] = []
-        query = None
-        if use_search:
-            query = search or question
-            sources = self.retriever.search(viewer, query, k)
-            prompt = build_prompt(question, sources, self.max_source_chars)
-            sources = sources[: prompt.source_count]
-        else:
-            prompt = build_prompt_without_sources(question)
-        pieces = []
-        for piece in self.llm.stream(prompt, self.max_answer_tokens):
-            pieces.append(piece)
-            yield piece
-        text = "".join(pieces).strip()
-        return Answer(
-            question=question,
-            text=text,
-            used_search=use_search,
-            search_query=query,
-            model=self.llm.name,
-            sources=sources,
-            citations=citations(text, sources),
-        )
+        answer = Answer(question, "", use_search, None, self.llm.name)
+        if not use_search:
+            answer.text, _ = yield from self._complete(build_prompt_without_sources(question))
+            return answer
+        answer.search_query = search or question
+        sources = self.retriever.search(viewer, answer.search_query, k)
+        if not sources:
+            # Nothing the user may read matches: the model is not asked at all.
+            return (yield from self._abstain(answer, withdrawn=False))
+        prompt = build_prompt(question, sources, self.max_source_chars)
+        answer.sources = sources[: prompt.source_count]
+        answer.text, looped = yield from self._complete(prompt)
+        if looped or grounding.says_unknown(answer.text):
+            return (yield from self._abstain(answer, withdrawn=looped))
+        if not grounding.support(answer.text, answer.sources).grounded:
+            # What the model wrote does not stand in any passage it was shown.
+            return (yield from self._abstain(answer, withdrawn=True))
+        answer.citations = citations(answer.text, answer.sources)
+        explicit = [c.hit for c in answer.citations if not c.inferred]
+        answer.grounded = not explicit or grounding.support(answer.text, explicit).grounded
+        return answer
+
+    def _complete(self, prompt: Prompt) -> Generator[str, None, tuple[str, bool]]:
+        """Stream the model's tokens; stop at the first sign of a loop. (text, looped)."""
+        guard = RepetitionGuard()
+        with closing(self.llm.stream(prompt, self.max_answer_tokens)) as tokens:
+            for piece in tokens:
+                yield piece
+                if guard.degenerate(piece):
+                    return guard.text.strip(), True
+        return guard.text.strip(), False
+
+    def _abstain(self, answer: Answer, withdrawn: bool) -> Generator[str, None, Answer]:
+        """Say plainly that the documents do not answer this; cite nothing.
+
+        withdrawn: the model's text was already streamed and is taken back.
+        """
+        text = grounding.abstention(answer.question)
+        yield f"\n\n({grounding.withdrawal(answer.question)}) {text}" if withdrawn else text
+        answer.text, answer.abstained, answer.citations = text, True, []
+        return answer
 
 
 class AnswerStream:

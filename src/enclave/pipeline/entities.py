@@ -70,15 +70,26 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """The sentence of a passage that supports an answer: hit.text[start:end] == text."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Citation:
     """A source the answer cites, by its number in the prompt.
 
     inferred: the model cited nothing and the source was matched to the answer's wording.
+    quote: the sentence of the source that supports the answer, where one shares its words.
     """
 
     number: int
     hit: Hit
     inferred: bool = False
+    quote: Quote | None = None
 
 
 @dataclass
@@ -92,3 +103,7 @@ class Answer:
     model: str
     sources: list[Hit] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
+    # The documents did not support an answer: text says so, nothing is cited.
+    abstained: bool = False
+    # Every fact of the answer stands in the passages it cites (False: flagged to the reader).
+    grounded: bool = True

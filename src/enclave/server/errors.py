@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enclave.pipeline.access import AccessError
+from enclave.pipeline.llm import LLMError
 
 log = logging.getLogger("enclave.web")
 
@@ -44,6 +45,12 @@ def install_error_handling(app: FastAPI, upload_limit: int) -> None:
     @app.exception_handler(AccessError)
     async def access_error(request: Request, exc: AccessError) -> JSONResponse:
         return error(400, str(exc))
+
+    @app.exception_handler(LLMError)
+    async def model_unavailable(request: Request, exc: LLMError) -> JSONResponse:
+        response = error(503, str(exc), "server_error")
+        response.headers["Retry-After"] = "10"
+        return response
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

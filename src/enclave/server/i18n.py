@@ -53,6 +53,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "page": "p.",
         "no_search_note": "Answered by the model alone, without searching your documents.",
         "inferred": "matched to the answer, not cited by the model",
+        "abstained": "No passage you may read answers this, so nothing is cited.",
+        "ungrounded": "Not grounded: part of this answer is not in the sources it cites.",
         "language": "Language",
         "remove_from_group": "Remove from group",
         "add_user_hint": "An existing user keeps their groups and gets the new ones; a password "
@@ -105,6 +107,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "page": "S.",
         "no_search_note": "Antwort nur vom Modell, ohne Suche in Ihren Dokumenten.",
         "inferred": "der Antwort zugeordnet, vom Modell nicht zitiert",
+        "abstained": "Keine Passage, die Sie lesen dürfen, beantwortet das; nichts wird zitiert.",
+        "ungrounded": "Nicht belegt: Teile dieser Antwort stehen nicht in den zitierten Quellen.",
         "language": "Sprache",
         "remove_from_group": "Aus Gruppe entfernen",
         "add_user_hint": "Ein bestehender Benutzer behält seine Gruppen und erhält die neuen; "

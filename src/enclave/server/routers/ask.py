@@ -1,11 +1,10 @@
 """POST /api/ask: an answer with sources, streamed as server-sent events or as one JSON."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from enclave.config import ConfigError
@@ -13,6 +12,7 @@ from enclave.pipeline.entities import Answer
 from enclave.pipeline.llm import LLMError
 from enclave.pipeline.serialize import answer_json
 from enclave.server.dependencies import Svc, User, viewer_of
+from enclave.server.streaming import event_stream
 
 router = APIRouter(prefix="/api")
 
@@ -51,7 +51,7 @@ def ask(body: AskRequest, who: User, svc: Svc) -> Any:
         return finish(svc.enclave.assistant.ask(viewer, body.question, **options))
     stream = svc.enclave.assistant.stream(viewer, body.question, **options)
 
-    def events() -> Iterator[str]:
+    def events() -> Generator[str, None, None]:
         yield sse("conversation", {"conversation_id": conversation_id})
         try:
             for piece in stream:
@@ -60,6 +60,8 @@ def ask(body: AskRequest, who: User, svc: Svc) -> Any:
             yield sse("answer", finish(stream.answer))
         except (LLMError, ConfigError) as exc:
             yield sse("error", {"message": str(exc)})
+        finally:
+            stream.close()
         yield sse("done", {})
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    return event_stream(events())

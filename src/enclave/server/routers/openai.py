@@ -9,17 +9,19 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from enclave.config import ConfigError
 from enclave.pipeline.answering import AnswerStream
 from enclave.pipeline.entities import Answer
+from enclave.pipeline.llm import LLMError
 from enclave.pipeline.serialize import answer_json
 from enclave.server.dependencies import Svc, TokenUser
+from enclave.server.streaming import event_stream
 
 MODELS = {"enclave": True, "enclave-no-search": False}
 
@@ -58,7 +60,7 @@ def message_text(message: ChatMessage) -> str:
 
 def sources_footer(answer: Answer) -> str:
     """The cited sources (or, if none is cited, those shown) as readable text."""
-    if not answer.used_search or not answer.sources:
+    if not answer.used_search or not answer.sources or answer.abstained:
         return ""
     lines = []
     cited = {c.number: c.hit for c in answer.citations}
@@ -80,7 +82,8 @@ class Completion:
     def extra(self, answer: Answer) -> dict[str, Any]:
         """The `enclave` field: what was searched, shown and cited."""
         full = answer_json(answer, self.user, self.body.enclave.k)
-        return {k: full[k] for k in ("used_search", "search_query", "sources", "citations")}
+        keys = ("used_search", "search_query", "abstained", "grounded", "sources", "citations")
+        return {k: full[k] for k in keys}
 
     def response(self, answer: Answer) -> dict[str, Any]:
         message = {"role": "assistant", "content": answer.text + sources_footer(answer)}
@@ -105,10 +108,17 @@ class Completion:
         }
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
-    def events(self, stream: AnswerStream) -> Iterator[str]:
+    def events(self, stream: AnswerStream) -> Generator[str, None, None]:
         yield self.chunk({"role": "assistant", "content": ""})
-        for piece in stream:
-            yield self.chunk({"content": piece})
+        try:
+            for piece in stream:
+                yield self.chunk({"content": piece})
+        except (LLMError, ConfigError) as exc:
+            error = {"message": str(exc), "type": "server_error"}
+            yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
+            return
+        finally:
+            stream.close()
         assert stream.answer is not None
         footer = sources_footer(stream.answer)
         if footer:
@@ -142,7 +152,7 @@ def chat(body: ChatRequest, user: TokenUser, svc: Svc) -> Any:
     if not body.stream:
         return completion.response(svc.enclave.assistant.ask(viewer, question, **options))
     stream = svc.enclave.assistant.stream(viewer, question, **options)
-    return StreamingResponse(completion.events(stream), media_type="text/event-stream")
+    return event_stream(completion.events(stream))
 
 
 @router.post("/embeddings")

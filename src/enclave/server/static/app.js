@@ -32,9 +32,12 @@ function renderSources(container, answer, labels) {
   const box = element("div", { class: "sources", "data-testid": "sources" });
   if (!answer.used_search) {
     box.append(element("p", {}, labels.noSearch));
+  } else if (answer.abstained) {
+    box.append(element("p", { class: "abstained", "data-testid": "abstained" }, labels.abstained));
   } else if (!answer.sources.length) {
     box.append(element("p", {}, labels.noSources));
   } else {
+    if (!answer.grounded) box.append(element("p", { class: "ungrounded", "data-testid": "ungrounded" }, labels.ungrounded));
     box.append(element("h3", {}, labels.sources));
     const cited = new Map(answer.citations.map((c) => [c.number, c]));
     answer.sources.forEach((source, index) => {
@@ -44,12 +47,23 @@ function renderSources(container, answer, labels) {
       const summary = element("summary", {}, `[${number}] ${source.title} (${source.file_name}${page})`);
       if (citation?.inferred) summary.append(` — ${labels.inferred}`);
       const details = element("details", { class: citation ? "cited" : "shown", "data-document": source.document_id },
-        summary, element("div", { class: "excerpt" }, source.text),
+        summary, excerpt(source.text, citation?.quote),
         element("a", { href: `/documents/${source.document_id}` }, source.file_name));
       box.append(details);
     });
   }
   container.append(box);
+}
+
+// The passage, with the sentence that supports the answer highlighted (offsets into the text).
+function excerpt(text, quote) {
+  const box = element("div", { class: "excerpt" });
+  if (!quote) {
+    box.append(text);
+    return box;
+  }
+  box.append(text.slice(0, quote.start), element("mark", { "data-testid": "quote" }, text.slice(quote.start, quote.end)), text.slice(quote.end));
+  return box;
 }
 
 async function ask(form) {

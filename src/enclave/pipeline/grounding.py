@@ -1,0 +1,128 @@
+"""Is an answer supported by the passages it was given? Quotes, support and abstention.
+
+A small model answers fluently whether or not its sources hold the answer. What it writes is
+checked against what it was shown: every number in the answer must stand in a source, and
+most of its content words too. The sentence of a source that shares most with the answer is
+its quote. An unsupported answer, the model's own "I do not know", or degenerate output
+becomes an honest abstention in the question's language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from enclave.pipeline.entities import Hit, Quote
+from enclave.pipeline.language import language_of
+
+ABSTENTION = {
+    "en": "None of your documents answers this.",
+    "de": "Keines Ihrer Dokumente beantwortet das.",
+}
+WITHDRAWN = {
+    "en": "Withdrawn: the passages you may read do not support this answer.",
+    "de": "Zurückgezogen: Ihre Dokumente stützen diese Antwort nicht.",
+}
+# Share of the answer's content words that must stand in the sources (numbers: all of them).
+MIN_TERM_SUPPORT = 0.5
+
+_WORD = re.compile(r"[^\W\d_]{3,}|\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
+_STOPWORDS = frozenset(
+    (
+        "the and for are was were that this with from not you your have has can will its "
+        "there their they them which what when where who how than then into also about "
+        "source sources answer question according "
+        "der die das und ist sind mit von für den dem des ein eine einer eines nicht auch "
+        "werden wird wurde kann können sich bei aus nach oder wie was wer wann wo zum zur "
+        "quelle quellen antwort frage laut"
+    ).split()
+)
+# The model saying it cannot answer (the prompt asks it to say so), in English and German.
+_UNKNOWN = re.compile(
+    r"\b(do(?:es)? not know|don'?t know|not (?:mentioned|stated|specified|provided|given|"
+    r"contained|included|found)|no (?:information|mention)|cannot (?:be )?(?:answer|determine"
+    r"|find)|(?:sources?|documents?|context) (?:do(?:es)? not|don'?t) (?:contain|mention|say|"
+    r"provide|answer)|weiß (?:es )?nicht|nicht (?:bekannt|erwähnt|angegeben|enthalten)|"
+    r"keine (?:angabe|information)|kann (?:ich )?(?:das |dies |diese frage )?nicht beantworten)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Support:
+    """How much of an answer stands in its sources."""
+
+    grounded: bool
+    term_support: float
+    missing: tuple[str, ...]
+
+
+def _key(word: str) -> str:
+    """A word as compared: lower case, umlauts folded, cut to a crude stem of six letters."""
+    word = word.lower().translate(_FOLD)
+    if word[0].isdigit():
+        return re.sub(r"[.,](?=\d{3}\b)", "", word)
+    return word[:6]
+
+
+def terms(text: str) -> set[str]:
+    """The content words and numbers of a text, as comparable keys."""
+    return {
+        _key(w)
+        for w in _WORD.findall(text)
+        if w.lower() not in _STOPWORDS and not re.fullmatch(r"\d", w)
+    }
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a text states (citation marks like [2] excluded)."""
+    without_marks = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text)
+    return {_key(n) for n in _NUMBER.findall(without_marks)}
+
+
+def support(answer: str, sources: Iterable[Hit]) -> Support:
+    """Whether the answer's numbers all, and its content words mostly, stand in the sources."""
+    answer = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", answer)
+    available: set[str] = set()
+    for hit in sources:
+        passage = f"{hit.title} {' '.join(hit.heading_path)} {hit.text}"
+        available |= terms(passage) | numbers(passage)
+    wanted = terms(answer)
+    missing = tuple(sorted((wanted | numbers(answer)) - available))
+    share = 1.0 if not wanted else 1 - len(wanted - available) / len(wanted)
+    numbers_found = numbers(answer) <= available
+    return Support(bool(wanted) and numbers_found and share >= MIN_TERM_SUPPORT, share, missing)
+
+
+def quote(answer: str, hit: Hit) -> Quote | None:
+    """The sentence of hit that shares most content words with answer (None if none does)."""
+    wanted = terms(answer)
+    best, best_overlap = None, 0
+    for match in _SENTENCE.finditer(hit.text):
+        overlap = len(wanted & terms(match.group()))
+        if overlap > best_overlap:
+            best, best_overlap = match, overlap
+    if best is None:
+        return None
+    text = best.group()
+    start = best.start() + len(text) - len(text.lstrip())
+    return Quote(text.strip(), start, start + len(text.strip()))
+
+
+def says_unknown(answer: str) -> bool:
+    """The model declined: it says the sources do not hold the answer."""
+    return bool(_UNKNOWN.search(answer)) or not answer.strip()
+
+
+def abstention(question: str) -> str:
+    """'None of your documents answers this.' in the question's language."""
+    return ABSTENTION[language_of(question)]
+
+
+def withdrawal(question: str) -> str:
+    """What follows an already streamed answer that is taken back, in the question's language."""
+    return WITHDRAWN[language_of(question)]

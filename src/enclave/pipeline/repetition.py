@@ -1,0 +1,43 @@
+"""Noticing degenerate generation while it happens, so it can be stopped.
+
+Small models fall into loops: a digit run ("1000000000…"), counting citation marks
+("[1] [2] [3] … [20]"), or the same phrase over and over. Generation stops at the first
+sign, and the answer is withdrawn (see answering.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Twelve digits in a row: no date, amount or phone number in an answer needs more.
+_DIGIT_RUN = re.compile(r"\d{12}")
+# Four citation marks with nothing but spaces and commas between them.
+_MARK_RUN = re.compile(r"(?:\[\d+\][\s,;]*){4}")
+# The same phrase of 1 to 12 words three times in a row at the end of the text.
+_MAX_PHRASE_WORDS = 12
+_REPEATS = 3
+
+
+class RepetitionGuard:
+    """Feed it the generated pieces; it says when the text has started to loop."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def degenerate(self, piece: str) -> bool:
+        """Add piece; True once the text shows a loop."""
+        self.text += piece
+        tail = self.text[-400:]
+        return bool(_DIGIT_RUN.search(tail) or _MARK_RUN.search(tail) or _phrase_loop(tail.split()))
+
+
+def _phrase_loop(words: list[str]) -> bool:
+    for size in range(1, _MAX_PHRASE_WORDS + 1):
+        span = size * _REPEATS
+        if len(words) < span or (size == 1 and len(words[-1]) < 4):
+            continue
+        tail = [w.lower().strip(".,;:!?") for w in words[-span:]]
+        phrase = tail[:size]
+        if all(tail[i * size : (i + 1) * size] == phrase for i in range(1, _REPEATS)):
+            return True
+    return False

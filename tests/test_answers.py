@@ -1,0 +1,235 @@
+"""Answers users can trust: grounded citations with quotes, honest abstention, no loops.
+
+Through the real parts: the packaged GGUF model, PostgreSQL with the demo corpus, and a real
+HTTP server for the native and the OpenAI-compatible API (streamed and not).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from enclave.demo import setup_demo
+from enclave.pipeline import grounding
+from enclave.pipeline.answering import Assistant
+from enclave.pipeline.entities import Hit
+from enclave.pipeline.llm import LlamaCppLLM
+from enclave.pipeline.prompting import Prompt
+from enclave.pipeline.repetition import RepetitionGuard
+from enclave.pipeline.wiring import Enclave
+from tests.server_harness import Running
+from tests.test_server import bearer, sse_events
+
+ABSTAIN_DE = "Keines Ihrer Dokumente beantwortet das."
+ABSTAIN_EN = "None of your documents answers this."
+
+
+def hit(text: str, title: str = "Doc") -> Hit:
+    return Hit(1, 1, title, f"/{title}.md", 0, text, None, (), 0, len(text))
+
+
+# -- the parts, on their own ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is 1000000000000000000000",
+        "See [1] [2] [3] [4] [5]",
+        "Carol's locker is a locker. Carol's locker is a locker. Carol's locker is a locker.",
+        "again again again",
+    ],
+)
+def test_the_guard_notices_loops(text: str) -> None:
+    guard = RepetitionGuard()
+    assert any(guard.degenerate(piece + " ") for piece in text.split())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Audit log entries are kept for 400 days [1], then deleted.",
+        "Call +49 30 1234567 or see [1], [2] and [3].",
+        "Die Wartung beginnt am 3. Mai 2026 um 22:00 Uhr und dauert zwei Stunden [2].",
+    ],
+)
+def test_the_guard_lets_normal_answers_through(text: str) -> None:
+    guard = RepetitionGuard()
+    assert not any(guard.degenerate(piece + " ") for piece in text.split())
+
+
+def test_support_needs_the_numbers_and_most_words_in_the_sources() -> None:
+    source = hit("Audit log entries are kept for 400 days. After that they are deleted.")
+    assert grounding.support("The audit log keeps entries for 400 days [1].", [source]).grounded
+    invented = grounding.support("The audit log keeps entries for 100 days.", [source])
+    assert not invented.grounded and "100" in invented.missing
+    assert not grounding.support("Carol's locker combination is secret.", [source]).grounded
+
+
+def test_quote_is_the_supporting_sentence_with_its_offsets() -> None:
+    text = "Exports run nightly. Audit log entries are kept for 400 days. Ask an admin."
+    found = grounding.quote("Entries are kept for 400 days.", hit(text))
+    assert found is not None
+    assert found.text == "Audit log entries are kept for 400 days."
+    assert text[found.start : found.end] == found.text
+
+
+def test_abstention_speaks_the_question_language() -> None:
+    assert grounding.abstention("Wie viele Urlaubstage bekommen Mitarbeitende?") == ABSTAIN_DE
+    assert grounding.abstention("How many days of leave do we get?") == ABSTAIN_EN
+    assert grounding.says_unknown("The sources do not contain this information.")
+    assert grounding.says_unknown("Das kann ich nicht beantworten.")
+    assert not grounding.says_unknown("Entries are kept for 400 days [1].")
+
+
+class LoopingLLM:
+    """Plumbing fake: counts like the default model did when it derailed."""
+
+    name = "looping"
+
+    def __init__(self) -> None:
+        self.emitted = 0
+        self.closed = False
+
+    def stream(self, prompt: Prompt, max_tokens: int):
+        try:
+            for n in range(1, max_tokens):
+                self.emitted += 1
+                yield f"[{n}] "
+        finally:
+            self.closed = True
+
+
+def test_a_looping_model_is_stopped_and_the_answer_withdrawn(enclave: Enclave) -> None:
+    setup_demo(enclave)
+    llm = LoopingLLM()
+    assistant = Assistant(enclave.retriever, llm, context_tokens=4096, max_answer_tokens=200)
+    answer = assistant.ask(enclave.store.viewer("alice"), "What is new in Lumen 4.2?")
+    assert llm.closed and llm.emitted <= 5
+    assert answer.abstained and answer.text == ABSTAIN_EN and answer.citations == []
+
+
+# -- the real model on the demo corpus --------------------------------------------------------
+
+
+class CountingLLM:
+    """The real model, counting how often it is asked."""
+
+    def __init__(self, llm: LlamaCppLLM) -> None:
+        self.llm, self.name, self.calls = llm, llm.name, 0
+
+    def stream(self, prompt: Prompt, max_tokens: int):
+        self.calls += 1
+        yield from self.llm.stream(prompt, max_tokens)
+
+
+@pytest.fixture
+def demo(enclave: Enclave, llm: LlamaCppLLM) -> tuple[Enclave, CountingLLM]:
+    setup_demo(enclave)
+    counting = CountingLLM(llm)
+    enclave.__dict__["llm"] = counting
+    return enclave, counting
+
+
+def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
+    demo: tuple[Enclave, CountingLLM],
+) -> None:
+    enclave, _ = demo
+    ask = enclave.assistant.ask
+    store = enclave.store
+    alice, bob = store.viewer("alice"), store.viewer("bob")
+
+    kept = ask(alice, "How long does the audit log keep entries?", k=3)
+    assert not kept.abstained and kept.grounded and "400" in kept.text
+    assert kept.citations[0].hit.file_name == "audit-log.html"
+    assert "400" in kept.citations[0].quote.text
+
+    leave = ask(bob, "Wie viele Urlaubstage bekommen Mitarbeitende?", k=3)
+    assert not leave.abstained and "30" in leave.text
+    assert leave.citations[0].hit.file_name == "urlaubsrichtlinie.md"
+    assert "30" in leave.citations[0].quote.text
+
+    # Each asks about a document they may not read: an honest "not in your documents".
+    forbidden = ask(alice, "Wie viele Urlaubstage bekommen Mitarbeitende?", k=3)
+    assert forbidden.abstained and forbidden.text == ABSTAIN_DE and not forbidden.citations
+    forbidden = ask(bob, "How long does the audit log keep entries?", k=3)
+    assert forbidden.abstained and forbidden.text == ABSTAIN_EN and not forbidden.citations
+
+
+def test_absent_facts_and_unknown_users_get_abstentions(demo: tuple[Enclave, CountingLLM]) -> None:
+    enclave, counting = demo
+    absent = enclave.assistant.ask(
+        enclave.store.viewer("alice"), "What is the combination of Carol's locker?", k=3
+    )
+    assert absent.abstained and absent.text == ABSTAIN_EN and not absent.citations
+    before = counting.calls
+    nobody = enclave.assistant.ask(enclave.store.viewer("mallory"), "What is in the HR policy?")
+    assert nobody.abstained and nobody.sources == [] and nobody.text == ABSTAIN_EN
+    assert counting.calls == before  # nothing readable: the model is not asked at all
+
+
+# -- through the server ----------------------------------------------------------------------
+
+
+def test_native_api_abstains_streamed_and_not(server: Running) -> None:
+    server.enclave.store.add_user("carol", [])  # reads nothing
+    for user, question, expected in [
+        ("alice", "Wie viele Urlaubstage bekommen Mitarbeitende?", ABSTAIN_DE),
+        ("carol", "How long does the audit log keep entries?", ABSTAIN_EN),
+    ]:
+        client = bearer(server, user)
+        plain = client.post("/api/ask", json={"question": question, "stream": False}).json()
+        assert plain["abstained"] is True and plain["answer"] == expected
+        assert plain["citations"] == []
+        events = sse_events(client.post("/api/ask", json={"question": question}).text)
+        final = next(d for e, d in events if e == "answer")
+        assert final["abstained"] is True and final["answer"] == expected
+        assert [e for e, _ in events][-1] == "done"
+    answered = bearer(server, "alice").post(
+        "/api/ask", json={"question": "How long does the audit log keep entries?", "stream": False}
+    )
+    body = answered.json()
+    assert body["abstained"] is False and body["grounded"] is True
+    assert body["citations"][0]["quote"]["text"] in body["citations"][0]["excerpt"]
+
+
+def test_openai_api_abstains_streamed_and_not(server: Running) -> None:
+    _, secret = server.accounts.create_token("alice", "abstain-test")
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=secret, max_retries=0)
+    messages = [{"role": "user", "content": "Wie viele Urlaubstage bekommen Mitarbeitende?"}]
+    response = client.chat.completions.create(model="enclave", messages=messages)
+    assert response.model_extra["enclave"]["abstained"] is True
+    assert response.choices[0].message.content == ABSTAIN_DE
+    chunks = list(client.chat.completions.create(model="enclave", messages=messages, stream=True))
+    assert chunks[-1].model_extra["enclave"]["abstained"] is True
+    assert "".join(c.choices[0].delta.content or "" for c in chunks).endswith(ABSTAIN_DE)
+
+
+def test_abandoned_streams_do_not_block_anyone(server: Running) -> None:
+    """Five clients close their streams after a few events; the next answer comes as usual."""
+    client = bearer(server, "alice")
+    question = {"question": "What is new in Lumen 4.2?", "k": 3}
+    started = time.monotonic()
+    client.post("/api/ask", json=question | {"stream": False})
+    usual = time.monotonic() - started
+    for _ in range(5):
+        with httpx.stream(
+            "POST", f"{server.url}/api/ask", json=question, headers=client.headers, timeout=60
+        ) as response:
+            for n, _line in enumerate(response.iter_lines()):
+                if n >= 6:
+                    break  # the stop button: the connection closes mid-answer
+    result: dict = {}
+
+    def ask() -> None:
+        result["response"] = client.post("/api/ask", json=question | {"stream": False})
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    asker.join(timeout=30 + 3 * usual)
+    assert not asker.is_alive(), "an abandoned stream still holds the model"
+    assert result["response"].status_code == 200
