@@ -17,6 +17,7 @@ from enclave.demo import setup_demo
 from enclave.pipeline import grounding
 from enclave.pipeline.answering import Assistant
 from enclave.pipeline.entities import Hit
+from enclave.pipeline.followups import is_follow_up, standalone_query
 from enclave.pipeline.llm import LlamaCppLLM
 from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.repetition import RepetitionGuard
@@ -233,3 +234,56 @@ def test_abandoned_streams_do_not_block_anyone(server: Running) -> None:
     asker.join(timeout=30 + 3 * usual)
     assert not asker.is_alive(), "an abandoned stream still holds the model"
     assert result["response"].status_code == 200
+
+
+# -- follow-ups in a conversation ------------------------------------------------------------
+
+
+def test_follow_ups_are_recognised() -> None:
+    assert is_follow_up("And how can I download it?")
+    assert is_follow_up("Und wie beantrage ich sie dafür?")
+    assert not is_follow_up("How long does the audit log keep entries?")
+    assert standalone_query("Can I change it?", [], None) == "Can I change it?"
+    history = [("Which port does the export use?", "Port 8443.")]
+    assert standalone_query("Can I change it?", history, None) == (
+        "Can I change it? Which port does the export use?"
+    )
+
+
+def test_a_follow_up_is_searched_with_its_conversation(server: Running) -> None:
+    client = bearer(server, "alice")
+    first = client.post(
+        "/api/ask",
+        json={"question": "How long does the audit log keep entries?", "stream": False, "k": 3},
+    ).json()
+    follow = client.post(
+        "/api/ask",
+        json={
+            "question": "And how can I download it?",
+            "stream": False,
+            "k": 3,
+            "conversation_id": first["conversation_id"],
+        },
+    ).json()
+    assert "audit log" in follow["search_query"].lower()
+    assert any("Getting a copy of the log" in s["heading_path"] for s in follow["sources"])
+    alone = client.post(
+        "/api/ask", json={"question": "And how can I download it?", "stream": False}
+    ).json()
+    assert alone["search_query"] == "And how can I download it?"
+
+
+def test_openai_follow_up_uses_the_earlier_messages(server: Running) -> None:
+    _, secret = server.accounts.create_token("alice", "follow-up-test")
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=secret, max_retries=0)
+    response = client.chat.completions.create(
+        model="enclave",
+        messages=[
+            {"role": "user", "content": "How long does the audit log keep entries?"},
+            {"role": "assistant", "content": "400 days.\n\nSources:\n[1] Audit log"},
+            {"role": "user", "content": "And how can I download it?"},
+        ],
+    )
+    extra = response.model_extra["enclave"]
+    assert "audit log" in extra["search_query"].lower()
+    assert any("Getting a copy of the log" in s["heading_path"] for s in extra["sources"])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_LLM_MODEL = "gemma-3-270m"
+# Choices saved in a data directory (`enclave models use`); the environment overrides them.
+SETTINGS_FILE = "settings.json"
 
 
 class ConfigError(Exception):
@@ -30,7 +33,10 @@ class Settings:
     # Empty: documents are not classified at ingest; else a `tune classifier` model folder.
     classifier_model: str = ""
     llm_backend: str = "llama-cpp"  # or "openai"
+    # A catalogue name (`enclave models list`), a GGUF path or "owner/repo:pattern.gguf".
     llm_model: str = DEFAULT_LLM_MODEL
+    # Empty: default_models_dir(). Where `enclave models pull` puts GGUF files.
+    models_dir: str = ""
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_threads: int = max(1, os.cpu_count() or 1)
@@ -49,20 +55,27 @@ class Settings:
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:
-        """Settings from the environment, then non-None keyword overrides (CLI flags)."""
+        """Settings: defaults < the data directory's settings.json < environment < overrides
+        (CLI flags, those not None)."""
         values: dict[str, object] = {}
         for field in fields(cls):
             raw = os.environ.get(f"ENCLAVE_{field.name.upper()}")
             if raw is None:
                 continue
             values[field.name] = _coerce(field.name, raw, field.type)
-        if "data_dir" not in values:
-            values["data_dir"] = Path.home() / ".local" / "share" / "enclave"
-        settings = cls(**values)  # type: ignore[arg-type]
         given = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in given:
             given["data_dir"] = Path(str(given["data_dir"]))
+        data_dir = given.get("data_dir") or values.get("data_dir") or default_data_dir()
+        for name, raw in _saved(Path(str(data_dir))).items():
+            values.setdefault(name, _coerce(name, str(raw), _types()[name]))
+        settings = cls(**(values | {"data_dir": data_dir}))  # type: ignore[arg-type]
         return replace(settings, **given).normalised()
+
+    @property
+    def models_path(self) -> Path:
+        """Where catalogue models are kept."""
+        return Path(self.models_dir).expanduser() if self.models_dir else default_models_dir()
 
     def normalised(self) -> Settings:
         """Validate values that would otherwise fail far from where they were set."""
@@ -75,6 +88,43 @@ class Settings:
         if not 0 <= self.chunk_overlap < 0.5:
             raise ConfigError("ENCLAVE_CHUNK_OVERLAP must be a fraction in [0, 0.5)")
         return replace(self, data_dir=self.data_dir.expanduser().resolve())
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "enclave"
+
+
+def default_models_dir() -> Path:
+    """$XDG_CACHE_HOME/enclave/models, else ~/.cache/enclave/models."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "enclave" / "models"
+
+
+def save_setting(data_dir: Path, name: str, value: str) -> None:
+    """Remember a choice for this data directory (the environment still overrides it)."""
+    if name not in _types():
+        raise ConfigError(f"no setting {name!r}")
+    data = _saved(data_dir) | {name: value}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / SETTINGS_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _saved(data_dir: Path) -> dict[str, object]:
+    path = data_dir.expanduser() / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    unknown = set(saved) - set(_types()) - {"data_dir"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {sorted(unknown)}")
+    return {k: v for k, v in saved.items() if k != "data_dir"}
+
+
+def _types() -> dict[str, object]:
+    return {f.name: f.type for f in fields(Settings)}
 
 
 def _coerce(name: str, raw: str, annotation: object) -> object:

@@ -10,6 +10,7 @@ from enclave.cli import classify, documents, serve
 from enclave.cli.acl import acl_app
 from enclave.cli.common import DataDir
 from enclave.cli.evaluation import eval_app
+from enclave.cli.models import models_app
 from enclave.cli.tune import tune_app
 from enclave.cli.users import users_app
 
@@ -46,6 +47,7 @@ for command in (documents.ingest, documents.docs, documents.search, documents.as
     app.command()(command)
 app.add_typer(users_app, name="users")
 app.add_typer(acl_app, name="acl")
+app.add_typer(models_app, name="models")
 app.command()(serve.demo)
 app.command()(serve.serve)
 app.add_typer(eval_app, name="eval")

@@ -9,6 +9,7 @@ from typing import TypedDict, Unpack
 
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Answer, Citation, Hit
+from enclave.pipeline.followups import Turn, standalone_query
 from enclave.pipeline.llm import LLM
 from enclave.pipeline.prompting import Prompt, build_prompt, build_prompt_without_sources
 from enclave.pipeline.repetition import RepetitionGuard
@@ -45,11 +46,13 @@ def citations(text: str, sources: Sequence[Hit]) -> list[Citation]:
 
 
 class AskOptions(TypedDict, total=False):
-    """How to answer: search string (default: the question), number of sources, search on."""
+    """How to answer: search string (default: the question, made standalone if it follows up
+    on history), number of sources, search on, earlier (question, answer) turns."""
 
     search: str | None
     k: int
     use_search: bool
+    history: Sequence[Turn]
 
 
 class Assistant:
@@ -88,18 +91,25 @@ class Assistant:
         search: str | None = None,
         k: int = 5,
         use_search: bool = True,
+        history: Sequence[Turn] = (),
     ) -> AnswerStream:
         """The answer's tokens as generated; the whole Answer is on .answer after the last."""
-        return AnswerStream(self._generate(viewer, question, search, k, use_search))
+        return AnswerStream(self._generate(viewer, question, search, k, use_search, history))
 
     def _generate(
-        self, viewer: Viewer, question: str, search: str | None, k: int, use_search: bool
+        self,
+        viewer: Viewer,
+        question: str,
+        search: str | None,
+        k: int,
+        use_search: bool,
+        history: Sequence[Turn],
     ) -> Generator[str, None, Answer]:
         answer = Answer(question, "", use_search, None, self.llm.name)
         if not use_search:
             answer.text, _ = yield from self._complete(build_prompt_without_sources(question))
             return answer
-        answer.search_query = search or question
+        answer.search_query = search or standalone_query(question, history, self.llm)
         sources = self.retriever.search(viewer, answer.search_query, k)
         if not sources:
             # Nothing the user may read matches: the model is not asked at all.
@@ -107,7 +117,13 @@ class Assistant:
         prompt = build_prompt(question, sources, self.max_source_chars)
         answer.sources = sources[: prompt.source_count]
         answer.text, looped = yield from self._complete(prompt)
-        if looped or grounding.says_unknown(answer.text):
+        if looped:
+            # Keep what came before the loop if it stands on its own and in the sources.
+            answer.text = answer.text.split("\n\n")[0].strip()
+            if RepetitionGuard().degenerate(answer.text):
+                return (yield from self._abstain(answer, withdrawn=True))
+            yield f"\n\n({grounding.cut_short(question)})"
+        if grounding.says_unknown(answer.text):
             return (yield from self._abstain(answer, withdrawn=looped))
         if not grounding.support(answer.text, answer.sources).grounded:
             # What the model wrote does not stand in any passage it was shown.

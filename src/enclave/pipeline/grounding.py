@@ -24,6 +24,10 @@ WITHDRAWN = {
     "en": "Withdrawn: the passages you may read do not support this answer.",
     "de": "Zurückgezogen: Ihre Dokumente stützen diese Antwort nicht.",
 }
+CUT_SHORT = {
+    "en": "Cut short where the model began to repeat itself.",
+    "de": "Gekürzt, wo das Modell begann, sich zu wiederholen.",
+}
 # Share of the answer's content words that must stand in the sources (numbers: all of them).
 MIN_TERM_SUPPORT = 0.5
 
@@ -99,11 +103,13 @@ def support(answer: str, sources: Iterable[Hit]) -> Support:
 
 
 def quote(answer: str, hit: Hit) -> Quote | None:
-    """The sentence of hit that shares most content words with answer (None if none does)."""
-    wanted = terms(answer)
+    """The sentence of hit that shares most with answer, numbers counting double (None if none
+    shares anything)."""
+    wanted, stated = terms(answer), numbers(answer)
     best, best_overlap = None, 0
     for match in _SENTENCE.finditer(hit.text):
-        overlap = len(wanted & terms(match.group()))
+        # A number the answer states is the strongest sign of the sentence it comes from.
+        overlap = len(wanted & terms(match.group())) + 2 * len(stated & numbers(match.group()))
         if overlap > best_overlap:
             best, best_overlap = match, overlap
     if best is None:
@@ -121,6 +127,11 @@ def says_unknown(answer: str) -> bool:
 def abstention(question: str) -> str:
     """'None of your documents answers this.' in the question's language."""
     return ABSTENTION[language_of(question)]
+
+
+def cut_short(question: str) -> str:
+    """What follows a streamed answer whose looping tail is dropped."""
+    return CUT_SHORT[language_of(question)]
 
 
 def withdrawal(question: str) -> str:

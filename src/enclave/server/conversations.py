@@ -39,6 +39,17 @@ class Conversations:
             [conversation_id, role, content, Jsonb(list(sources))],
         )
 
+    def turns(self, user: str, conversation_id: int) -> list[tuple[str, str]]:
+        """The conversation so far as (question, answer) pairs, oldest first."""
+        turns, question = [], None
+        for message in self.messages(user, conversation_id) or []:
+            if message["role"] == "user":
+                question = message["content"]
+            elif question is not None:
+                turns.append((question, message["content"]))
+                question = None
+        return turns
+
     def list(self, user: str) -> list[dict[str, Any]]:
         return self.store.conn.execute(
             "select c.id, c.title, c.created_at::text as created_at from conversations c "

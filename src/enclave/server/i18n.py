@@ -55,6 +55,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "inferred": "matched to the answer, not cited by the model",
         "abstained": "No passage you may read answers this, so nothing is cited.",
         "ungrounded": "Not grounded: part of this answer is not in the sources it cites.",
+        "searched_for": "Searched for:",
         "language": "Language",
         "remove_from_group": "Remove from group",
         "add_user_hint": "An existing user keeps their groups and gets the new ones; a password "
@@ -109,6 +110,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "inferred": "der Antwort zugeordnet, vom Modell nicht zitiert",
         "abstained": "Keine Passage, die Sie lesen dürfen, beantwortet das; nichts wird zitiert.",
         "ungrounded": "Nicht belegt: Teile dieser Antwort stehen nicht in den zitierten Quellen.",
+        "searched_for": "Gesucht nach:",
         "language": "Sprache",
         "remove_from_group": "Aus Gruppe entfernen",
         "add_user_hint": "Ein bestehender Benutzer behält seine Gruppen und erhält die neuen; "

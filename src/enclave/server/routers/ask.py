@@ -36,11 +36,17 @@ def ask(body: AskRequest, who: User, svc: Svc) -> Any:
     conversation_id = body.conversation_id
     if conversation_id is not None and not conversations.owns(who.user, conversation_id):
         raise HTTPException(404, "no such conversation")
+    history = conversations.turns(who.user, conversation_id) if conversation_id else []
     if conversation_id is None:
         conversation_id = conversations.start(who.user, body.question)
     conversations.add(conversation_id, "user", body.question)
     viewer = viewer_of(svc, who)
-    options = {"search": body.search, "k": body.k, "use_search": body.use_search}
+    options = {
+        "search": body.search,
+        "k": body.k,
+        "use_search": body.use_search,
+        "history": history,
+    }
 
     def finish(answer: Answer) -> dict[str, Any]:
         result = answer_json(answer, who.user, body.k) | {"conversation_id": conversation_id}

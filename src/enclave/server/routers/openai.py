@@ -58,6 +58,20 @@ def message_text(message: ChatMessage) -> str:
     return "\n".join(p.get("text", "") for p in message.content or [] if p.get("type") == "text")
 
 
+def conversation(messages: list[ChatMessage]) -> tuple[list[tuple[str, str]], str]:
+    """(earlier (question, answer) turns, the last user message's text)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    turns, question = [], None
+    for message in messages[: max(last, 0)]:
+        if message.role == "user":
+            question = message_text(message)
+        elif message.role == "assistant" and question is not None:
+            # Our own answers end with a readable source list: it is not part of the turn.
+            turns.append((question, message_text(message).split("\n\nSources:\n")[0]))
+            question = None
+    return turns, message_text(messages[last]).strip() if last >= 0 else ""
+
+
 def sources_footer(answer: Answer) -> str:
     """The cited sources (or, if none is cited, those shown) as readable text."""
     if not answer.used_search or not answer.sources or answer.abstained:
@@ -141,13 +155,16 @@ def models(_: TokenUser) -> dict[str, Any]:
 def chat(body: ChatRequest, user: TokenUser, svc: Svc) -> Any:
     if body.model not in MODELS:
         raise HTTPException(404, f"unknown model {body.model!r}; use one of {list(MODELS)}")
-    question = next(
-        (message_text(m) for m in reversed(body.messages) if m.role == "user"), ""
-    ).strip()
+    history, question = conversation(body.messages)
     if not question:
         raise HTTPException(422, "no user message with text")
     viewer = svc.enclave.store.viewer(user)
-    options = {"search": body.enclave.search, "k": body.enclave.k, "use_search": MODELS[body.model]}
+    options = {
+        "search": body.enclave.search,
+        "k": body.enclave.k,
+        "use_search": MODELS[body.model],
+        "history": history,
+    }
     completion = Completion(body, user)
     if not body.stream:
         return completion.response(svc.enclave.assistant.ask(viewer, question, **options))

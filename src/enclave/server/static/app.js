@@ -37,6 +37,9 @@ function renderSources(container, answer, labels) {
   } else if (!answer.sources.length) {
     box.append(element("p", {}, labels.noSources));
   } else {
+    if (answer.search_query && answer.search_query !== answer.question) {
+      box.append(element("p", { class: "searched", "data-testid": "search-query" }, `${labels.searchedFor} ${answer.search_query}`));
+    }
     if (!answer.grounded) box.append(element("p", { class: "ungrounded", "data-testid": "ungrounded" }, labels.ungrounded));
     box.append(element("h3", {}, labels.sources));
     const cited = new Map(answer.citations.map((c) => [c.number, c]));

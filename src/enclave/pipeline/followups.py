@@ -1,0 +1,86 @@
+"""Follow-up questions made standalone before retrieval.
+
+"And how can I download it?" finds nothing useful on its own: "it" is the audit log of the
+previous turn. A follow-up (it refers back: "it", "that", "dafür", or opens with "and",
+"und", "what about") is rewritten by the model into a standalone question, with the
+conversation as context. A rewrite that is unusable (empty, a loop, longer than a question,
+or sharing no word with the conversation) falls back to the follow-up plus the previous
+question, which carries the topic for both keyword and dense search.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from enclave.pipeline import grounding
+from enclave.pipeline.llm import LLM
+from enclave.pipeline.prompting import Prompt
+from enclave.pipeline.repetition import RepetitionGuard
+
+# (user question, assistant answer), oldest first.
+Turn = tuple[str, str]
+
+_REFERS_BACK = re.compile(
+    r"^\s*(and|but|also|what about|how about|und|aber|auch|was ist mit|wie ist es mit)\b"
+    r"|\b(it|its|they|them|their|this|that|these|those|there|he|she|him|her|es|ihn|ihm|"
+    r"dies|diese|dieser|dieses|diesen|dort|dafür|davon|damit|darauf|dazu|deren|dessen)\b",
+    re.IGNORECASE,
+)
+_INSTRUCTION = (
+    "Rewrite the follow-up question so that it can be understood without the conversation. "
+    "Keep its language. Reply with the rewritten question only."
+)
+_EXAMPLE = (
+    "Conversation:\nUser: Which port does the export service use?\nAssistant: Port 8443.\n"
+    "Follow-up: Can I change it?\nStandalone question: Can I change the port of the export "
+    "service?\n\n"
+)
+_MAX_CHARS = 300
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether the question refers back to the conversation."""
+    return bool(_REFERS_BACK.search(question))
+
+
+def standalone_query(question: str, history: Sequence[Turn], llm: LLM | None) -> str:
+    """The search query for question: itself, or a standalone rewrite of a follow-up."""
+    if not history or not is_follow_up(question):
+        return question
+    if llm is not None:
+        rewritten = _rewrite(llm, question, history)
+        if _usable(rewritten, question, history):
+            return rewritten
+    return f"{question} {history[-1][0]}"
+
+
+def _rewrite(llm: LLM, question: str, history: Sequence[Turn]) -> str:
+    lines = []
+    for asked, answered in history[-3:]:
+        lines += [f"User: {asked.strip()}", f"Assistant: {answered.strip()[:300]}"]
+    conversation = "Conversation:\n" + "\n".join(lines)
+    task = f"{conversation}\nFollow-up: {question.strip()}\nStandalone question:"
+    prompt = Prompt(
+        messages=[
+            {"role": "system", "content": _INSTRUCTION},
+            {"role": "user", "content": _EXAMPLE + task},
+        ],
+        completion=f"{_INSTRUCTION}\n\n{_EXAMPLE}{task}",
+    )
+    guard, pieces = RepetitionGuard(), []
+    for piece in llm.stream(prompt, 48):
+        pieces.append(piece)
+        if "\n" in piece or guard.degenerate(piece):
+            break
+    text = "".join(pieces).strip().splitlines()
+    return text[0].strip().removeprefix("Standalone question:").strip() if text else ""
+
+
+def _usable(rewritten: str, question: str, history: Sequence[Turn]) -> bool:
+    if not rewritten or len(rewritten) > _MAX_CHARS or rewritten == question:
+        return False
+    if RepetitionGuard().degenerate(rewritten):
+        return False
+    context = grounding.terms(" ".join(q for q, _ in history))
+    return bool(grounding.terms(rewritten) & context)
