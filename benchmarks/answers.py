@@ -1,0 +1,248 @@
+"""Every offline catalogue model on the same XQuAD questions, on this machine.
+
+For each language (German, English) the 240 XQuAD paragraphs are indexed as documents of one
+user. A sample of gold paragraphs is then withheld from that user (readable by another group
+only), so their questions are unanswerable for them: the right answer is an abstention. The
+other questions are answerable. Ten questions about facts that are in no document complete
+the set. Each model answers every question through the whole pipeline (hybrid retrieval,
+k=5, prompt, generation, grounding check).
+
+Measured per model and language: answer exact match and F1 on answerable questions (over
+all of them, abstentions count as wrong), citation precision (explicit [n] citations whose
+passage holds a gold answer), abstention on withheld-gold and on absent-fact questions,
+false abstention on answerable ones, time to first token (p50, from the call to the first
+streamed piece, retrieval included) and generation speed (tokens/s after the first).
+
+    python benchmarks/answers.py [--answerable 30] [--withheld 20] [--models a,b]
+      -> benchmarks/answers.md (and answers.json beside it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.progress import Progress
+
+from enclave.config import Settings
+from enclave.pipeline.access import Principal
+from enclave.pipeline.catalogue import CATALOGUE, default_models_dir, pull
+from enclave.pipeline.llm import LlamaCppLLM
+from enclave.pipeline.wiring import Enclave
+from enclave.workshop.evaluation import (
+    CITATION_MARK,
+    EVAL_USER,
+    exact_match,
+    load_squad,
+    normalize_answer,
+    token_f1,
+)
+
+HERE = Path(__file__).resolve().parent
+XQUAD = HERE.parent.parent / "shared" / "datasets" / "xquad"
+OFFLINE = [name for name, model in CATALOGUE.items() if model.offline]
+ABSENT = {
+    "en": [
+        "What is the combination of Carol's locker?",
+        "How many vacation days do employees of Nordlicht Systems get?",
+        "What is the Wi-Fi password of the Munich office?",
+        "Who won the company chess tournament in 2025?",
+        "What is the maximum hotel rate for business trips to Hamburg?",
+        "When is the next maintenance window of the Lumen cluster?",
+        "How long are audit log entries kept?",
+        "What is the name of the CEO's dog?",
+        "Which printer is on the third floor?",
+        "What is the budget of the 2027 marketing campaign?",
+    ],
+    "de": [
+        "Wie lautet die Kombination von Carols Spind?",
+        "Wie viele Urlaubstage bekommen Mitarbeitende der Nordlicht Systems GmbH?",
+        "Wie lautet das WLAN-Passwort im Münchner Büro?",
+        "Wer hat 2025 das Schachturnier der Firma gewonnen?",
+        "Wie hoch ist der Hotelsatz für Dienstreisen nach Hamburg?",
+        "Wann ist das nächste Wartungsfenster des Lumen-Clusters?",
+        "Wie lange werden Einträge im Audit-Log aufbewahrt?",
+        "Wie heißt der Hund des Geschäftsführers?",
+        "Welcher Drucker steht im dritten Stock?",
+        "Wie hoch ist das Budget der Marketingkampagne 2027?",
+    ],
+}
+
+
+def timed_ask(enclave: Enclave, viewer: object, question: str) -> tuple[object, float, float]:
+    """(answer, seconds to the first piece, generated pieces per second after it)."""
+    start = time.perf_counter()
+    stream = enclave.assistant.stream(viewer, question, k=5)  # type: ignore[arg-type]
+    first, pieces = None, 0
+    for _ in stream:
+        pieces += 1
+        if first is None:
+            first = time.perf_counter()
+    end = time.perf_counter()
+    ttft = (first or end) - start
+    speed = (pieces - 1) / (end - first) if first and pieces > 1 and end > first else 0.0
+    return stream.answer, ttft, speed
+
+
+def index(enclave: Enclave, corpus: dict[str, tuple[str, str]], work: Path) -> dict[int, str]:
+    """Each paragraph as a Markdown document titled with its article's title (what a source
+    label shows the model), readable by the evaluation user; document id -> paragraph id."""
+    folder = work / "corpus"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {}
+    for number, (doc_id, (title, text)) in enumerate(corpus.items()):
+        name = f"{number:04}.md"
+        (folder / name).write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+        names[name] = doc_id
+    enclave.store.add_user(EVAL_USER, [])
+    enclave.ingestor.ingest([folder], [Principal("user", EVAL_USER)])
+    return {i: names[Path(source).name] for i, source in enclave.store.sources_under(folder)}
+
+
+def run_language(
+    language: str, models: list[str], answerable: int, withheld: int, progress: Progress
+) -> dict[str, dict]:
+    corpus, items = load_squad(XQUAD / f"xquad.{language}.json")
+    rng = random.Random(0)
+    by_doc: dict[str, list] = {}
+    for item in items:
+        by_doc.setdefault(item.doc_id, []).append(item)
+    hidden_docs = set(rng.sample(sorted(by_doc), withheld))
+    unanswerable = [rng.choice(by_doc[d]) for d in sorted(hidden_docs)]
+    answerable_items = rng.sample([i for i in items if i.doc_id not in hidden_docs], answerable)
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="enclave-answers-") as scratch:
+        work = Path(scratch)
+        settings = Settings.load(data_dir=work / "data", llm_threads=2, max_answer_tokens=96)
+        with Enclave(settings) as enclave:
+            doc_of = index(enclave, corpus.corpus, work)
+            for document_id, doc_id in doc_of.items():
+                if doc_id in hidden_docs:
+                    enclave.store.set_acl(document_id, [Principal("group", "withheld")])
+            viewer = enclave.store.viewer(EVAL_USER)
+            for name in models:
+                path = pull(CATALOGUE[name], default_models_dir())
+                enclave.__dict__["llm"] = LlamaCppLLM(str(path), settings.llm_context, 2)
+                enclave.__dict__.pop("assistant", None)
+                total = len(answerable_items) + len(unanswerable) + len(ABSENT[language])
+                task = progress.add_task(f"{language} {name}", total=total)
+                results[name] = measure(
+                    enclave,
+                    viewer,
+                    answerable_items,
+                    unanswerable,
+                    language,
+                    lambda: progress.advance(task),  # noqa: B023 (used before the loop moves on)
+                )
+    return results
+
+
+def measure(
+    enclave: Enclave,
+    viewer: object,
+    answerable: list,
+    unanswerable: list,
+    language: str,
+    tick: object,
+) -> dict:
+    em, f1, false_abstain, ttfts, speeds = [], [], 0, [], []
+    explicit, explicit_right = 0, 0
+    for item in answerable:
+        answer, ttft, speed = timed_ask(enclave, viewer, item.question)
+        ttfts.append(ttft)
+        speeds.append(speed)
+        if answer.abstained:
+            false_abstain += 1
+            em.append(0.0)
+            f1.append(0.0)
+        else:
+            text = CITATION_MARK.sub(" ", answer.text)
+            em.append(exact_match(text, item.answers))
+            f1.append(token_f1(text, item.answers))
+        for citation in answer.citations:
+            if not citation.inferred:
+                explicit += 1
+                passage = normalize_answer(citation.hit.text)
+                explicit_right += any(normalize_answer(a) in passage for a in item.answers)
+        tick()  # type: ignore[operator]
+    withheld_abstain = 0
+    for item in unanswerable:
+        answer, ttft, speed = timed_ask(enclave, viewer, item.question)
+        withheld_abstain += answer.abstained
+        tick()  # type: ignore[operator]
+    absent_abstain = 0
+    for question in ABSENT[language]:
+        answer, _, _ = timed_ask(enclave, viewer, question)
+        absent_abstain += answer.abstained
+        tick()  # type: ignore[operator]
+    return {
+        "answerable": len(answerable),
+        "exact_match": round(statistics.mean(em), 3),
+        "f1": round(statistics.mean(f1), 3),
+        "explicit_citations": explicit,
+        "citation_precision": round(explicit_right / explicit, 3) if explicit else None,
+        "false_abstention": round(false_abstain / len(answerable), 3),
+        "withheld_gold": len(unanswerable),
+        "abstention_withheld_gold": round(withheld_abstain / len(unanswerable), 3),
+        "abstention_absent_fact": round(absent_abstain / len(ABSENT[language]), 3),
+        "ttft_p50_s": round(statistics.median(ttfts), 2),
+        "pieces_per_s": round(statistics.median([s for s in speeds if s] or [0.0]), 1),
+    }
+
+
+def report(results: dict[str, dict[str, dict]], args: argparse.Namespace) -> str:
+    lines = [
+        "# Answer quality and speed of the offline models",
+        "",
+        "Written by `benchmarks/answers.py` (XQuAD, hybrid retrieval k=5, llama.cpp on 2 CPU "
+        f"threads). Per language: {args.answerable} answerable questions, {args.withheld} "
+        "whose gold paragraph the asker may not read, 10 about facts in no document.",
+        "",
+        "| model | lang | EM | F1 | explicit citations | citation precision | "
+        "abstains: gold withheld | abstains: absent fact | false abstention | TTFT p50 s | "
+        "pieces/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for language, per_model in results.items():
+        for name, r in per_model.items():
+            precision = "–" if r["citation_precision"] is None else f"{r['citation_precision']:.2f}"
+            lines.append(
+                f"| {name} | {language} | {r['exact_match']:.2f} | {r['f1']:.2f} | "
+                f"{r['explicit_citations']} | {precision} | {r['abstention_withheld_gold']:.2f} | "
+                f"{r['abstention_absent_fact']:.2f} | {r['false_abstention']:.2f} | "
+                f"{r['ttft_p50_s']:.2f} | {r['pieces_per_s']:.1f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answerable", type=int, default=30)
+    parser.add_argument("--withheld", type=int, default=20)
+    parser.add_argument("--models", default=",".join(OFFLINE))
+    parser.add_argument("--languages", default="de,en")
+    parser.add_argument("--out", type=Path, default=HERE / "answers.md")
+    args = parser.parse_args()
+    models = args.models.split(",")
+    saved = args.out.with_suffix(".json")
+    # Languages run in separate invocations add up in one report.
+    results = json.loads(saved.read_text()) if saved.exists() else {}
+    with Progress(console=None, transient=False) as progress:
+        for language in args.languages.split(","):
+            results[language] = run_language(
+                language, models, args.answerable, args.withheld, progress
+            )
+            print(json.dumps(results, indent=1), file=sys.stderr)
+    args.out.write_text(report(results, args), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(report(results, args))
+
+
+if __name__ == "__main__":
+    main()
