@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from typing import TypedDict, Unpack
@@ -16,7 +15,6 @@ from enclave.pipeline.repetition import RepetitionGuard
 from enclave.pipeline.retrieval import Retriever
 from enclave.pipeline.store import Viewer
 
-_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 # Characters per token is about 4 in English text; keep a margin for German compounds.
 _CHARS_PER_TOKEN = 3
 
@@ -29,7 +27,7 @@ def citations(text: str, sources: Sequence[Hit]) -> list[Citation]:
     citation carries the sentence of its source that shares most with the answer.
     """
     seen: dict[int, Citation] = {}
-    for match in _CITATION.finditer(text):
+    for match in grounding.CITATION_MARK.finditer(text):
         for number in (int(n) for n in match.group(1).split(",")):
             if 1 <= number <= len(sources) and number not in seen:
                 hit = sources[number - 1]

@@ -31,6 +31,8 @@ CUT_SHORT = {
 # Share of the answer's content words that must stand in the sources (numbers: all of them).
 MIN_TERM_SUPPORT = 0.5
 
+# A citation mark: [2] or [1, 3]; group 1 holds the numbers.
+CITATION_MARK = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _WORD = re.compile(r"[^\W\d_]{3,}|\d+(?:[.,]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
@@ -84,13 +86,12 @@ def terms(text: str) -> set[str]:
 
 def numbers(text: str) -> set[str]:
     """The numbers a text states (citation marks like [2] excluded)."""
-    without_marks = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text)
-    return {_key(n) for n in _NUMBER.findall(without_marks)}
+    return {_key(n) for n in _NUMBER.findall(CITATION_MARK.sub(" ", text))}
 
 
 def support(answer: str, sources: Iterable[Hit]) -> Support:
     """Whether the answer's numbers all, and its content words mostly, stand in the sources."""
-    answer = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", answer)
+    answer = CITATION_MARK.sub(" ", answer)
     available: set[str] = set()
     for hit in sources:
         passage = f"{hit.title} {' '.join(hit.heading_path)} {hit.text}"
