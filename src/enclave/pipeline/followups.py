@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import closing
 
 from enclave.pipeline import grounding
 from enclave.pipeline.llm import LLM
@@ -69,10 +70,12 @@ def _rewrite(llm: LLM, question: str, history: Sequence[Turn]) -> str:
         completion=f"{_INSTRUCTION}\n\n{_EXAMPLE}{task}",
     )
     guard, pieces = RepetitionGuard(), []
-    for piece in llm.stream(prompt, 48):
-        pieces.append(piece)
-        if "\n" in piece or guard.degenerate(piece):
-            break
+    # Closed on the way out: stopping early must release the model at once.
+    with closing(llm.stream(prompt, 48)) as tokens:
+        for piece in tokens:
+            pieces.append(piece)
+            if "\n" in piece or guard.degenerate(piece):
+                break
     text = "".join(pieces).strip().splitlines()
     return text[0].strip().removeprefix("Standalone question:").strip() if text else ""
 
