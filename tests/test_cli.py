@@ -222,7 +222,16 @@ def test_killed_ingest_resumes_to_a_consistent_complete_index(tmp_path: Path) ->
         (corpus / f"report{i:02}.md").write_text(f"# Report {i}\n\n{paragraphs}\n")
     data = tmp_path / "data"
     proc = subprocess.Popen(
-        [*ENCLAVE, "ingest", str(corpus), "--allow", "group:all", "--data-dir", str(data)],
+        [
+            *ENCLAVE,
+            "ingest",
+            str(corpus),
+            "--allow",
+            "group:all",
+            "--create-principals",
+            "--data-dir",
+            str(data),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -242,7 +251,7 @@ def test_killed_ingest_resumes_to_a_consistent_complete_index(tmp_path: Path) ->
     assert 5 <= partial < 60, "the kill must land half-way"
     store.close()
 
-    rerun = as_json(data, "ingest", str(corpus), "--allow", "group:all")
+    rerun = as_json(data, "ingest", str(corpus), "--allow", "group:all", "--create-principals")
     assert len(rerun["unchanged"]) >= partial
     assert len(rerun["added"]) + len(rerun["unchanged"]) == 60
 
@@ -336,3 +345,55 @@ def test_data_dir_before_the_command(tmp_path: Path) -> None:
     )
     assert [u["user"] for u in as_json(other, "users", "list")["users"]] == ["dave"]
     assert [u["user"] for u in as_json(data, "users", "list")["users"]] == ["carol"]
+
+
+def test_accountability_commands(data_dir: Path, tmp_path: Path) -> None:
+    """audit list/verify/who-saw/seen-by, acl who-can-read/readable-by, users export/erase,
+    unlock and purge, and principals only by flag, all as the shell runs them."""
+    hits = as_json(data_dir, "search", "audit log export", "--as", "alice", "-k", "3")["hits"]
+    searched = as_json(data_dir, "audit", "list", "--user", "alice", "--action", "search")
+    newest = searched["entries"][0]
+    assert newest["interface"] == "cli" and newest["query"] == "audit log export"
+    assert newest["chunk_ids"] == [h["chunk_id"] for h in hits]
+    document = str(hits[0]["document_id"])
+    saw = as_json(data_dir, "audit", "who-saw", document, "--since", "1h")
+    assert "alice" in [u["user"] for u in saw["users"]]
+    seen = as_json(data_dir, "audit", "seen-by", "alice", "--since", "1h")
+    assert int(document) in [d["document_id"] for d in seen["documents"]]
+    assert run(data_dir, "audit", "list", "--since", "soon", check=False).returncode == 2
+
+    readers = as_json(data_dir, "acl", "who-can-read", "urlaubsrichtlinie.md")["readers"]
+    assert {r["user"] for r in readers} == {"alice", "bob"}
+    readable = as_json(data_dir, "acl", "readable-by", "bob")["documents"]
+    assert "urlaubsrichtlinie.md" in {d["file_name"] for d in readable}
+
+    unknown = run(data_dir, "acl", "set", document, "--allow", "group:nobody-yet", check=False)
+    assert unknown.returncode == 2 and "group:nobody-yet" in unknown.stderr
+    shared = as_json(
+        data_dir, "acl", "set", document, "--allow", "group:auditors", "--create-principals"
+    )
+    assert shared["allow"] == ["group:auditors"]
+    as_json(data_dir, "acl", "set", document, "--allow", "group:engineering")
+
+    run(data_dir, "users", "add", "ivy", "--group", "staff")
+    as_json(data_dir, "search", "remote work", "--as", "ivy")
+    export = tmp_path / "ivy.json"
+    summary = as_json(data_dir, "users", "export", "ivy", "--output", str(export))
+    record = json.loads(export.read_text())
+    assert record["account"]["name"] == "ivy" and record["groups"] == ["staff"]
+    assert summary["audit_entries"] == len(record["audit_entries"]) >= 2
+    assert as_json(data_dir, "users", "erase", "ivy")["erased"] == "ivy"
+    assert "ivy" not in {u["user"] for u in as_json(data_dir, "users", "list")["users"]}
+    assert as_json(data_dir, "audit", "list", "--user", "ivy")["entries"] == []
+    assert as_json(data_dir, "users", "unlock", "alice")["failures_cleared"] == 0
+
+    purged = as_json(data_dir, "purge")
+    assert purged == {"conversations": 0, "audit_entries": 0}  # nothing kept for a limit yet
+    verified = as_json(data_dir, "audit", "verify")
+    assert verified["ok"] is True and verified["entries"] > 10
+    with Store(Settings.load(data_dir=data_dir)) as store, store.conn.transaction():
+        store.conn.execute("alter table audit_log disable trigger audit_log_append_only")
+        store.conn.execute("update audit_log set query = 'changed' where action = 'search'")
+        store.conn.execute("alter table audit_log enable trigger audit_log_append_only")
+    broken = run(data_dir, "audit", "verify", check=False)
+    assert broken.returncode == 1 and "broken at entry" in broken.stderr

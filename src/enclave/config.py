@@ -52,6 +52,9 @@ class Settings:
     rrf_k: int = 10
     # Weight of the dense ranking in fusion (BM25's is 1); chosen on XQuAD, see README.
     dense_weight: float = 0.5
+    # Retention in days (`enclave purge`, and the server daily); 0 keeps forever.
+    retain_conversations_days: int = 0
+    retain_audit_days: int = 0
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:
@@ -85,6 +88,8 @@ class Settings:
             )
         if self.chunk_tokens < 16:
             raise ConfigError("ENCLAVE_CHUNK_TOKENS must be at least 16")
+        if min(self.retain_conversations_days, self.retain_audit_days) < 0:
+            raise ConfigError("ENCLAVE_RETAIN_*_DAYS must be 0 (keep) or a number of days")
         if not 0 <= self.chunk_overlap < 0.5:
             raise ConfigError("ENCLAVE_CHUNK_OVERLAP must be a fraction in [0, 0.5)")
         return replace(self, data_dir=self.data_dir.expanduser().resolve())

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from enclave.cli.common import (
+    CreatePrincipals,
     DataDir,
     JsonFlag,
     emit,
@@ -15,6 +17,8 @@ from enclave.cli.common import (
 )
 from enclave.config import ConfigError
 from enclave.pipeline.access import Principal
+from enclave.pipeline.audit import Event, operator
+from enclave.pipeline.serialize import document_json
 from enclave.pipeline.wiring import Enclave
 
 acl_app = typer.Typer(help="Show or change who may read a document.", no_args_is_help=True)
@@ -42,18 +46,65 @@ def acl_set(
     allow: Annotated[
         list[str], typer.Option("--allow", help="user:NAME or group:NAME (repeatable).")
     ],
+    create_principals: CreatePrincipals = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Replace a document's access list."""
     with enclave(data_dir, as_json) as instance:
         document_id = resolve_document(instance, document)
-        instance.store.set_acl(document_id, [Principal.parse(a) for a in allow])
+        acl = [Principal.parse(a) for a in allow]
+        if not create_principals:
+            instance.store.require_known(acl)
+        instance.store.set_acl(document_id, acl)
+        detail = {"allow": [str(p) for p in acl]}
+        instance.store.record(
+            Event(operator(), "cli", "acl_change", document_ids=(document_id,), detail=detail)
+        )
         entries = instance.store.acl(document_id)
     if as_json:
         emit({"document_id": document_id, "allow": [str(p) for p in entries]})
     else:
         out.print(f"document {document_id}: {', '.join(map(str, entries))}")
+
+
+@acl_app.command("who-can-read")
+def who_can_read(
+    document: Annotated[str, typer.Argument(help="Document id, path or file name.")],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every user who may read a document, resolved through their groups."""
+    with enclave(data_dir, as_json) as instance:
+        document_id = resolve_document(instance, document)
+        readers = instance.store.readers(document_id)
+    if as_json:
+        emit({"document_id": document_id, "readers": readers})
+        return
+    table = Table("user", "through", title=f"{len(readers)} users may read document {document_id}")
+    for reader in readers:
+        table.add_row(reader["user"], ", ".join(reader["through"]))
+    out.print(table)
+
+
+@acl_app.command("readable-by")
+def readable_by(
+    user: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every document a user may read."""
+    with enclave(data_dir, as_json) as instance:
+        if not instance.store.user_exists(user):
+            raise ConfigError(f"no user {user!r}")
+        documents = instance.store.visible_documents(instance.store.viewer(user))
+    if as_json:
+        emit({"user": user, "documents": [document_json(d) for d in documents]})
+        return
+    table = Table("id", "title", "file", title=f"{len(documents)} documents readable by {user}")
+    for doc in documents:
+        table.add_row(str(doc.document_id), doc.title, doc.file_name)
+    out.print(table)
 
 
 def resolve_document(instance: Enclave, ref: str) -> int:

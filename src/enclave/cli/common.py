@@ -32,6 +32,15 @@ DataDir = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 AsUser = Annotated[str, typer.Option("--as", help="The user on whose behalf to read.")]
 K = Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Number of results.")]
+CreatePrincipals = Annotated[
+    bool,
+    typer.Option(
+        "--create-principals",
+        help="Create users and groups named in --allow that do not exist yet (otherwise an "
+        "unknown name is refused: a name shared under before its account exists would pass "
+        "to whoever later gets it).",
+    ),
+]
 
 
 def load_settings(data_dir: Path | None, **overrides: Any) -> Settings:

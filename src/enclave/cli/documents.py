@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from enclave.cli.common import (
     AsUser,
+    CreatePrincipals,
     DataDir,
     JsonFlag,
     K,
@@ -24,7 +25,9 @@ from enclave.cli.common import (
     warn_unknown,
     where,
 )
+from enclave.pipeline import audit
 from enclave.pipeline.access import Principal
+from enclave.pipeline.audit import Event, operator
 from enclave.pipeline.entities import Answer
 from enclave.pipeline.ingest import IngestReport
 from enclave.pipeline.serialize import answer_json, document_json, hit_json
@@ -51,14 +54,18 @@ def ingest(
             "(default: $ENCLAVE_CLASSIFIER_MODEL).",
         ),
     ] = None,
+    create_principals: CreatePrincipals = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add or update documents in the index."""
     with enclave(data_dir, as_json, classifier_model=classifier) as instance:
         acl = [Principal.parse(a) for a in allow] if allow else None
+        if acl and not create_principals:
+            instance.store.require_known(acl)
         with progress_bars(as_json) as progress:
             report = instance.ingestor.ingest(paths, acl, prune=prune, progress=progress)
+        instance.store.record(ingested(report, acl))
     print_report(report, as_json, acl)
     if report.with_status("failed") and not (
         report.with_status("added")
@@ -66,6 +73,19 @@ def ingest(
         or report.with_status("unchanged")
     ):
         raise typer.Exit(1)
+
+
+def ingested(report: IngestReport, acl: list[Principal] | None) -> Event:
+    """The audit entry of an ingest run: which documents changed or went, under which list."""
+    changed = report.with_status("added") + report.with_status("updated")
+    counts = {s: len(report.with_status(s)) for s in ("added", "updated", "failed", "pruned")}
+    detail: dict[str, Any] = counts | {
+        "pruned_ids": [r.document_id for r in report.with_status("pruned")]
+    }
+    if acl is not None:
+        detail["allow"] = [str(p) for p in acl]
+    ids = tuple(r.document_id for r in changed if r.document_id is not None)
+    return Event(operator(), "cli", "ingest", document_ids=ids, detail=detail)
 
 
 def print_report(report: IngestReport, as_json: bool, acl: list[Principal] | None) -> None:
@@ -119,6 +139,7 @@ def search(
     with enclave(data_dir, as_json) as instance:
         warn_unknown(instance, user)
         hits = instance.retriever.search(instance.store.viewer(user), query, k)
+        instance.store.record(audit.searched(user, "cli", query, hits))
     if as_json:
         emit(
             {
@@ -165,6 +186,7 @@ def ask(
             use_search=not no_search,
             on_token=None if as_json else stream_token,
         )
+        instance.store.record(audit.asked(user, "cli", answer))
     if as_json:
         emit(answer_json(answer, user, k))
     else:

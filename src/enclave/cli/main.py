@@ -8,6 +8,7 @@ import typer
 
 from enclave.cli import classify, documents, serve
 from enclave.cli.acl import acl_app
+from enclave.cli.audit import audit_app, purge
 from enclave.cli.common import DataDir
 from enclave.cli.evaluation import eval_app
 from enclave.cli.models import models_app
@@ -47,6 +48,8 @@ for command in (documents.ingest, documents.docs, documents.search, documents.as
     app.command()(command)
 app.add_typer(users_app, name="users")
 app.add_typer(acl_app, name="acl")
+app.add_typer(audit_app, name="audit")
+app.command()(purge)
 app.add_typer(models_app, name="models")
 app.command()(serve.demo)
 app.command()(serve.serve)

@@ -42,4 +42,12 @@ def serve(
                 "`enclave users add NAME --admin --password`"
             )
         instance.warm_up()
-        uvicorn.run(create_app(instance), host=host, port=port, log_level="info")
+        # On SIGTERM, open requests get 10 s to finish; streams still running then are
+        # cancelled (which closes their generators and frees the model), and the server exits.
+        uvicorn.run(
+            create_app(instance),
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )

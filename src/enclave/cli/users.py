@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,8 +18,11 @@ from enclave.cli.common import (
     enclave,
     out,
 )
+from enclave.config import ConfigError
 from enclave.pipeline.access import check_name
+from enclave.pipeline.audit import Event, operator
 from enclave.server.accounts import Accounts
+from enclave.server.throttle import LoginThrottle
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
@@ -52,6 +57,8 @@ def users_add(
             accounts.set_admin(name, True)
         user = next(u for u in instance.store.users() if u["name"] == name)
         is_admin = accounts.is_admin(name)
+        detail = {"groups": groups, "admin": is_admin, "password_set": bool(secret)}
+        instance.store.record(Event(operator(), "cli", "user_add", subject=name, detail=detail))
     if as_json:
         emit({"user": user["name"], "groups": user["groups"], "admin": is_admin})
     else:
@@ -78,6 +85,7 @@ def users_passwd(
     secret = read_password(True, password_stdin)
     with enclave(data_dir, as_json) as instance:
         Accounts(instance.store).set_password(name, secret or "")
+        instance.store.record(Event(operator(), "cli", "password_set", subject=name))
     if as_json:
         emit({"user": name, "password_set": True})
     else:
@@ -94,6 +102,8 @@ def users_token(
     """Create a personal API token (shown once; stored hashed)."""
     with enclave(data_dir, as_json) as instance:
         token_id, secret = Accounts(instance.store).create_token(name, token_name)
+        detail = {"token_id": token_id}
+        instance.store.record(Event(operator(), "cli", "token_create", subject=name, detail=detail))
     if as_json:
         emit({"user": name, "id": token_id, "name": token_name, "token": secret})
     else:
@@ -127,6 +137,11 @@ def users_revoke(
     """Revoke an API token."""
     with enclave(data_dir, as_json) as instance:
         revoked = Accounts(instance.store).revoke_token(name, token_id)
+        if revoked:
+            detail = {"token_id": token_id}
+            instance.store.record(
+                Event(operator(), "cli", "token_revoke", subject=name, detail=detail)
+            )
     if as_json:
         emit({"user": name, "id": token_id, "revoked": revoked})
     else:
@@ -159,7 +174,89 @@ def users_remove_group(
     """Take a user out of a group."""
     with enclave(data_dir, as_json) as instance:
         removed = instance.store.remove_from_group(name, group)
+        if removed:
+            detail = {"group": group}
+            instance.store.record(
+                Event(operator(), "cli", "group_leave", subject=name, detail=detail)
+            )
     if as_json:
         emit({"user": name, "group": group, "removed": removed})
     else:
         out.print(f"{name} {'removed from' if removed else 'was not in'} {group}")
+
+
+@users_app.command("export")
+def users_export(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: NAME.json).")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Everything stored about a person, as one JSON file (GDPR Art. 15)."""
+    target = output or Path(f"{name}.json")
+    with enclave(data_dir, as_json) as instance:
+        record = instance.store.person_record(name)
+        if record is None:
+            raise ConfigError(f"no user {name!r}")
+        target.write_text(
+            json.dumps(record, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+        instance.store.record(Event(operator(), "cli", "user_export", subject=name))
+    summary = {
+        "user": name,
+        "file": str(target),
+        "conversations": len(record["conversations"]),
+        "audit_entries": len(record["audit_entries"]),
+    }
+    if as_json:
+        emit(summary)
+    else:
+        out.print(
+            f"wrote {target}: account, {len(record['groups'])} groups, "
+            f"{len(record['tokens'])} tokens, {summary['conversations']} conversations, "
+            f"{summary['audit_entries']} audit entries"
+        )
+
+
+@users_app.command("erase")
+def users_erase(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase a person (GDPR Art. 17): account, sessions, tokens, memberships, conversations.
+
+    Their audit entries stay, under a keyed hash instead of the name; the chain holds.
+    """
+    if not yes and not as_json:
+        typer.confirm(f"erase {name} and everything stored about them?", abort=True)
+    with enclave(data_dir, as_json) as instance:
+        if not instance.store.user_exists(name):
+            raise ConfigError(f"no user {name!r}")
+        # Recorded first: the erasure then removes the name from this entry too.
+        instance.store.record(Event(operator(), "cli", "user_erase", subject=name))
+        instance.store.erase_person(name)
+    if as_json:
+        emit({"erased": name})
+    else:
+        out.print(f"erased {name}; their audit entries remain under a pseudonym")
+
+
+@users_app.command("unlock")
+def users_unlock(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Let a user sign in again at once after failed attempts locked them out."""
+    with enclave(data_dir, as_json) as instance:
+        failures = LoginThrottle(instance.store).unlock(name)
+        detail = {"failures": failures}
+        instance.store.record(Event(operator(), "cli", "unlock", subject=name, detail=detail))
+    if as_json:
+        emit({"user": name, "failures_cleared": failures})
+    else:
+        out.print(f"{name}: {failures} failed sign-ins forgotten")

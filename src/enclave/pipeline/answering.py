@@ -92,18 +92,18 @@ class Assistant:
         history: Sequence[Turn] = (),
     ) -> AnswerStream:
         """The answer's tokens as generated; the whole Answer is on .answer after the last."""
-        return AnswerStream(self._generate(viewer, question, search, k, use_search, history))
+        answer = Answer(question, "", use_search, None, self.llm.name)
+        return AnswerStream(self._generate(answer, viewer, search, k, history), answer)
 
     def _generate(
         self,
+        answer: Answer,
         viewer: Viewer,
-        question: str,
         search: str | None,
         k: int,
-        use_search: bool,
         history: Sequence[Turn],
     ) -> Generator[str, None, Answer]:
-        answer = Answer(question, "", use_search, None, self.llm.name)
+        question, use_search = answer.question, answer.used_search
         if not use_search:
             answer.text, _ = yield from self._complete(build_prompt_without_sources(question))
             return answer
@@ -112,7 +112,8 @@ class Assistant:
         if not sources:
             # Nothing the user may read matches: the model is not asked at all.
             return (yield from self._abstain(answer, withdrawn=False))
-        prompt = build_prompt(question, sources, self.max_source_chars)
+        # A long question leaves less room for sources in the same window.
+        prompt = build_prompt(question, sources, max(1000, self.max_source_chars - len(question)))
         answer.sources = sources[: prompt.source_count]
         answer.text, looped = yield from self._complete(prompt)
         if looped:
@@ -159,9 +160,12 @@ class AnswerStream:
     unpack a generator's return value itself.
     """
 
-    def __init__(self, tokens: Generator[str, None, Answer]):
+    def __init__(self, tokens: Generator[str, None, Answer], partial: Answer):
         self._tokens = tokens
         self.answer: Answer | None = None
+        # Filled in as generation goes: the sources given to the model are known before the
+        # first token, so a stream abandoned half-way can still be accounted for.
+        self.partial = partial
 
     def __iter__(self) -> Iterator[str]:
         self.answer = yield from self._tokens

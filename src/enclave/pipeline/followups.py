@@ -59,7 +59,7 @@ def standalone_query(question: str, history: Sequence[Turn], llm: LLM | None) ->
 def _rewrite(llm: LLM, question: str, history: Sequence[Turn]) -> str:
     lines = []
     for asked, answered in history[-3:]:
-        lines += [f"User: {asked.strip()}", f"Assistant: {answered.strip()[:300]}"]
+        lines += [f"User: {asked.strip()[:500]}", f"Assistant: {answered.strip()[:300]}"]
     conversation = "Conversation:\n" + "\n".join(lines)
     task = f"{conversation}\nFollow-up: {question.strip()}\nStandalone question:"
     prompt = Prompt(

@@ -22,6 +22,10 @@ class LLMError(RuntimeError):
     """The model backend failed while generating."""
 
 
+class InputTooLong(LLMError):
+    """The prompt does not fit the model's context window (the caller's input is too long)."""
+
+
 class LLM(Protocol):
     """Generates text for a prompt, streamed piece by piece."""
 
@@ -112,6 +116,13 @@ class LlamaCppLLM:
             )
         try:
             yield from self._generate(prompt, max_tokens)
+        except ValueError as exc:
+            if "context window" not in str(exc):
+                raise
+            raise InputTooLong(
+                f"the input does not fit the model's context of {self.context} tokens "
+                f"({exc}); ask a shorter question"
+            ) from exc
         finally:
             self._lock.release()
 

@@ -187,7 +187,31 @@ def load_html(data: bytes, path: Path) -> tuple[str, list[Section]]:
     return title or path.stem, sections
 
 
+# A DOCX is a ZIP archive: its parts may inflate far beyond the file's size (a
+# decompression bomb). zipfile stops each part at its declared size, so checking the
+# declared sizes bounds what is inflated, and with it the time spent.
+MAX_INFLATED_BYTES = 128 * 2**20
+MAX_ARCHIVE_PARTS = 10_000
+
+
+def check_archive(data: bytes) -> None:
+    """Refuse an archive whose parts would inflate beyond the bounds."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except zipfile.BadZipFile:
+        return  # not an archive at all: the loader reports it as corrupt
+    inflated = sum(p.file_size for p in parts)
+    if len(parts) > MAX_ARCHIVE_PARTS or inflated > MAX_INFLATED_BYTES:
+        raise LoadError(
+            "too_large",
+            f"the archive inflates to {inflated // 2**20} MiB in {len(parts)} parts, over "
+            f"the limit of {MAX_INFLATED_BYTES // 2**20} MiB and {MAX_ARCHIVE_PARTS} parts",
+        )
+
+
 def load_docx(data: bytes, path: Path) -> tuple[str, list[Section]]:
+    check_archive(data)
     try:
         document: DocxDocument = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
+from enclave.pipeline.audit import Event, Interface
 from enclave.pipeline.store import Viewer
 from enclave.pipeline.wiring import Enclave
 from enclave.server.accounts import Accounts
@@ -41,11 +42,15 @@ class Services:
             enclave=enclave,
             accounts=Accounts(enclave.store),
             conversations=Conversations(enclave.store),
-            throttle=LoginThrottle(),
+            throttle=LoginThrottle(enclave.store),
             templates=Jinja2Templates(directory=str(package / "templates")),
             uploads=enclave.settings.data_dir / "uploads",
             upload_limit=enclave.settings.max_file_mb * 2**20,
         )
+
+    def record(self, event: Event) -> None:
+        """Append to the audit trail."""
+        self.enclave.store.record(event)
 
 
 def services(request: Request) -> Services:
@@ -62,6 +67,10 @@ class Caller:
     user: str
     is_admin: bool
     csrf_token: str | None  # set for browser sessions; None for bearer tokens
+
+    @property
+    def interface(self) -> Interface:
+        return "web" if self.csrf_token is not None else "api"
 
 
 def authenticate(request: Request, svc: Services) -> Caller | None:

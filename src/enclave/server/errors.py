@@ -1,19 +1,18 @@
-"""Errors as JSON with a message (never a stack trace), and the request body limit."""
+"""Errors as JSON with a message (never a stack trace)."""
 
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enclave.pipeline.access import AccessError
-from enclave.pipeline.llm import LLMError
+from enclave.pipeline.llm import InputTooLong, LLMError
 
 log = logging.getLogger("enclave.web")
-
-JSON_BODY_LIMIT = 1 * 2**20
 
 
 def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -27,8 +26,8 @@ def wants_json(request: Request) -> bool:
     return path.startswith(("/api/", "/v1/")) or "json" in request.headers.get("accept", "")
 
 
-def install_error_handling(app: FastAPI, upload_limit: int) -> None:
-    """Exception handlers and the body-size limit (uploads may be up to upload_limit)."""
+def install_error_handling(app: FastAPI) -> None:
+    """Exception handlers: every error a JSON message with a 4xx/5xx status."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
@@ -52,15 +51,18 @@ def install_error_handling(app: FastAPI, upload_limit: int) -> None:
         response.headers["Retry-After"] = "10"
         return response
 
+    @app.exception_handler(InputTooLong)
+    async def input_too_long(request: Request, exc: InputTooLong) -> JSONResponse:
+        return error(413, str(exc))
+
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(UnicodeError)
+    async def unstorable_input(request: Request, exc: Exception) -> JSONResponse:
+        # The edge refuses NUL and lone surrogates in bodies; this catches other spots.
+        log.info("refused unstorable input on %s: %s", request.url.path, exc)
+        return error(400, "the request holds characters that cannot be stored (NUL, surrogates)")
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error(500, "internal server error", "server_error")
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        declared = request.headers.get("content-length")
-        limit = upload_limit + 2**20 if request.url.path == "/api/documents" else JSON_BODY_LIMIT
-        if declared and declared.isdigit() and int(declared) > limit:
-            return error(413, f"request body over the {limit // 2**20} MiB limit")
-        return await call_next(request)

@@ -61,6 +61,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "add_user_hint": "An existing user keeps their groups and gets the new ones; a password "
         "given here replaces theirs.",
         "document": "Document",
+        "audit": "Audit trail",
+        "audit_filter": "Filter",
+        "since": "Since (7d, 12h or a date)",
+        "action": "Action",
+        "time": "Time",
+        "interface": "Interface",
+        "query": "Query",
+        "passages": "Passages shown",
+        "chain_ok": "Hash chain intact",
+        "chain_broken": "Hash chain broken at entry",
     },
     "de": {
         "chat": "Chat",
@@ -116,6 +126,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "add_user_hint": "Ein bestehender Benutzer behält seine Gruppen und erhält die neuen; "
         "ein hier eingegebenes Passwort ersetzt seines.",
         "document": "Dokument",
+        "audit": "Protokoll",
+        "audit_filter": "Filtern",
+        "since": "Seit (7d, 12h oder ein Datum)",
+        "action": "Aktion",
+        "time": "Zeit",
+        "interface": "Schnittstelle",
+        "query": "Anfrage",
+        "passages": "Gezeigte Abschnitte",
+        "chain_ok": "Hash-Kette unversehrt",
+        "chain_broken": "Hash-Kette unterbrochen bei Eintrag",
     },
 }
 

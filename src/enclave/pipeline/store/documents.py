@@ -159,8 +159,24 @@ class Documents(Principals):
         return [(int(r["id"]), r["source"]) for r in rows]
 
     def delete_document(self, document_id: int) -> None:
-        """Remove a document, its chunks and its access list."""
-        self.conn.execute("delete from documents where id = %s", [document_id])
+        """Remove a document: its chunks, vectors, postings and access list, and its
+        excerpts from every stored conversation (their citations keep id and title)."""
+        with self.conn.transaction():
+            self.conn.execute("delete from documents where id = %s", [document_id])
+            self.conn.execute(
+                "update messages set sources = (select coalesce(jsonb_agg(case "
+                "when (s->>'document_id')::bigint = %(d)s then "
+                "(s - 'excerpt' - 'quote' - 'text' - 'heading_path') || '{\"deleted\": true}' "
+                "else s end order by n), '[]') from jsonb_array_elements(sources) "
+                "with ordinality e(s, n)) "
+                "where sources @> jsonb_build_array(jsonb_build_object('document_id', %(d)s))",
+                {"d": document_id},
+            )
+
+    def document_title(self, document_id: int) -> str | None:
+        row = self.conn.execute("select title from documents where id = %s", [document_id])
+        found = row.fetchone()
+        return found["title"] if found else None
 
     def counts(self) -> dict[str, int]:
         """Number of documents and chunks in the index (admin view)."""

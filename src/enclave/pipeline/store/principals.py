@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from enclave.pipeline.access import Principal
+from enclave.pipeline.access import AccessError, Principal
 from enclave.pipeline.store.database import Database, Viewer
 
 
@@ -76,6 +76,36 @@ class Principals(Database):
             "select name from principals where kind = 'group' order by name"
         ).fetchall()
         return [r["name"] for r in rows]
+
+    def require_known(self, acl: Sequence[Principal]) -> None:
+        """Refuse an access list naming a user or group that does not exist yet.
+
+        Sharing under a name before its account exists would hand the documents to whoever
+        later gets that name, so only admins create principals (`enclave users add`).
+        """
+        rows = self.conn.execute(
+            "select kind || ':' || name as principal from principals "
+            "where (kind, name) in (select * from unnest(%s::text[], %s::text[]))",
+            [[p.kind for p in acl], [p.name for p in acl]],
+        ).fetchall()
+        unknown = sorted({str(p) for p in acl} - {r["principal"] for r in rows})
+        if unknown:
+            raise AccessError(
+                f"unknown {', '.join(unknown)}: only an admin creates users and groups "
+                "(`enclave users add NAME --group GROUP`, or `--create-principals` on the CLI)"
+            )
+
+    def readers(self, document_id: int) -> list[dict[str, Any]]:
+        """Every user who may read a document, with the access-list entries that let them."""
+        return self.conn.execute(
+            "select u.name as user, array_agg(distinct p.kind || ':' || p.name) as through "
+            "from document_acl a join principals p on p.id = a.principal_id "
+            "left join memberships m on p.kind = 'group' and m.group_id = p.id "
+            "join principals u on u.kind = 'user' and u.id = case when p.kind = 'user' "
+            "then p.id else m.user_id end "
+            "where a.document_id = %s group by u.name order by u.name",
+            [document_id],
+        ).fetchall()
 
     def set_acl(self, document_id: int, acl: Sequence[Principal]) -> None:
         """Replace a document's access list."""

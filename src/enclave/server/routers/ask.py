@@ -8,18 +8,20 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from enclave.config import ConfigError
+from enclave.pipeline import audit
 from enclave.pipeline.entities import Answer
 from enclave.pipeline.llm import LLMError
 from enclave.pipeline.serialize import answer_json
 from enclave.server.dependencies import Svc, User, viewer_of
 from enclave.server.streaming import event_stream
+from enclave.server.validation import MAX_QUESTION_CHARS, Question, Text
 
 router = APIRouter(prefix="/api")
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=4000)
-    search: str | None = Field(default=None, max_length=4000)
+    question: Question
+    search: Text | None = Field(default=None, max_length=MAX_QUESTION_CHARS)
     k: int = Field(default=5, ge=1, le=50)
     use_search: bool = True
     stream: bool = True
@@ -54,7 +56,9 @@ def ask(body: AskRequest, who: User, svc: Svc) -> Any:
         return result
 
     if not body.stream:
-        return finish(svc.enclave.assistant.ask(viewer, body.question, **options))
+        answer = svc.enclave.assistant.ask(viewer, body.question, **options)
+        svc.record(audit.asked(who.user, who.interface, answer))
+        return finish(answer)
     stream = svc.enclave.assistant.stream(viewer, body.question, **options)
 
     def events() -> Generator[str, None, None]:
@@ -68,6 +72,8 @@ def ask(body: AskRequest, who: User, svc: Svc) -> Any:
             yield sse("error", {"message": str(exc)})
         finally:
             stream.close()
+            answer = stream.answer or stream.partial
+            svc.record(audit.asked(who.user, who.interface, answer, stream.answer is not None))
         yield sse("done", {})
 
     return event_stream(events())

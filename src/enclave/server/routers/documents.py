@@ -7,18 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from enclave.pipeline.access import Principal
+from enclave.pipeline.audit import Event
 from enclave.pipeline.loaders import LOADERS
 from enclave.pipeline.serialize import document_json
 from enclave.server.dependencies import Svc, User, may_manage, readable_or_404, viewer_of
+from enclave.server.validation import Name
 
 router = APIRouter(prefix="/api/documents")
 
 
 class AclRequest(BaseModel):
-    allow: list[str]
+    allow: list[Name] = Field(max_length=1000)
 
 
 @router.get("")
@@ -30,6 +32,7 @@ def documents(who: User, svc: Svc) -> dict[str, Any]:
 @router.get("/{document_id}")
 def document(document_id: int, who: User, svc: Svc) -> dict[str, Any]:
     title, body = readable_or_404(svc, who, document_id)
+    svc.record(Event(who.user, who.interface, "view", document_ids=(document_id,)))
     return {"document_id": document_id, "title": title, "text": body}
 
 
@@ -58,18 +61,35 @@ def upload(
     who: User,
     svc: Svc,
     file: Annotated[UploadFile, File()],
-    allow: Annotated[list[str] | None, Form()] = None,
+    allow: Annotated[list[Name] | None, Form()] = None,
 ) -> dict[str, Any]:
-    target = _receive(file, svc.uploads, svc.upload_limit)
     # The uploader can always read what they uploaded.
     acl = sorted({Principal("user", who.user), *(Principal.parse(a) for a in allow or [])})
-    report = svc.enclave.ingestor.ingest([target], acl)
-    (result,) = report.files
+    svc.enclave.store.require_known(acl)
+    target = _receive(file, svc.uploads, svc.upload_limit)
+    try:
+        (result,) = svc.enclave.ingestor.ingest([target], acl).files
+    except BaseException:
+        shutil.rmtree(target.parent, ignore_errors=True)
+        raise
     if result.status == "failed":
-        shutil.rmtree(target.parent)
+        shutil.rmtree(target.parent, ignore_errors=True)
         raise HTTPException(422, f"{target.name}: {result.error}")
     assert result.document_id is not None
     svc.enclave.store.set_owner(result.document_id, who.user)
+    svc.record(
+        Event(
+            who.user,
+            who.interface,
+            "upload",
+            document_ids=(result.document_id,),
+            detail={
+                "file_name": target.name,
+                "chunks": result.chunks,
+                "allow": list(map(str, acl)),
+            },
+        )
+    )
     return {
         "document_id": result.document_id,
         "file_name": target.name,
@@ -84,8 +104,13 @@ def delete(document_id: int, who: User, svc: Svc) -> dict[str, Any]:
         readable_or_404(svc, who, document_id)
     may_manage(svc, who, document_id)
     store = svc.enclave.store
-    source = store.document_source(document_id)
+    source, title = store.document_source(document_id), store.document_title(document_id)
     store.delete_document(document_id)
+    svc.record(
+        Event(
+            who.user, who.interface, "delete", document_ids=(document_id,), detail={"title": title}
+        )
+    )
     if source and Path(source).is_relative_to(svc.uploads.resolve()):
         shutil.rmtree(Path(source).parent, ignore_errors=True)
     return {"deleted": document_id}
@@ -116,5 +141,16 @@ def get_acl(document_id: int, who: User, svc: Svc) -> dict[str, Any]:
 @router.put("/{document_id}/acl")
 def put_acl(document_id: int, body: AclRequest, who: User, svc: Svc) -> dict[str, Any]:
     may_manage(svc, who, document_id)
-    svc.enclave.store.set_acl(document_id, [Principal.parse(a) for a in body.allow])
+    acl = [Principal.parse(a) for a in body.allow]
+    svc.enclave.store.require_known(acl)
+    svc.enclave.store.set_acl(document_id, acl)
+    svc.record(
+        Event(
+            who.user,
+            who.interface,
+            "acl_change",
+            document_ids=(document_id,),
+            detail={"allow": list(map(str, acl))},
+        )
+    )
     return _acl_json(svc, document_id)

@@ -13,41 +13,51 @@ from collections.abc import Generator
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from enclave.config import ConfigError
+from enclave.pipeline import audit
 from enclave.pipeline.answering import AnswerStream
 from enclave.pipeline.entities import Answer
 from enclave.pipeline.llm import LLMError
 from enclave.pipeline.serialize import answer_json
-from enclave.server.dependencies import Svc, TokenUser
+from enclave.server.dependencies import Services, Svc, TokenUser
 from enclave.server.streaming import event_stream
+from enclave.server.validation import MAX_QUESTION_CHARS, Text
 
 MODELS = {"enclave": True, "enclave-no-search": False}
 
 router = APIRouter(prefix="/v1")
 
 
+class ContentPart(BaseModel):
+    """A typed part of a message's content; only text parts are read."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Text
+    text: Text | None = None
+
+
 class ChatMessage(BaseModel):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
+    role: Text
+    content: Text | list[ContentPart] | None = None
 
 
 class EnclaveOptions(BaseModel):
-    search: str | None = Field(default=None, max_length=4000)
+    search: Text | None = Field(default=None, max_length=MAX_QUESTION_CHARS)
     k: int = Field(default=5, ge=1, le=50)
 
 
 class ChatRequest(BaseModel):
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
+    model: Text
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     stream: bool = False
     enclave: EnclaveOptions = EnclaveOptions()
 
 
 class EmbeddingRequest(BaseModel):
     model: str = "enclave"
-    input: str | list[str]
+    input: Text | list[Text]
     encoding_format: Literal["float", "base64"] = "float"
 
 
@@ -55,7 +65,7 @@ def message_text(message: ChatMessage) -> str:
     """The text of a message whose content is a string or a list of typed parts."""
     if isinstance(message.content, str):
         return message.content
-    return "\n".join(p.get("text", "") for p in message.content or [] if p.get("type") == "text")
+    return "\n".join(p.text or "" for p in message.content or [] if p.type == "text")
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[list[tuple[str, str]], str]:
@@ -88,8 +98,8 @@ def sources_footer(answer: Answer) -> str:
 class Completion:
     """One chat completion's identity and the shapes of its response and stream chunks."""
 
-    def __init__(self, body: ChatRequest, user: str):
-        self.body, self.user = body, user
+    def __init__(self, body: ChatRequest, user: str, svc: Services):
+        self.body, self.user, self.svc = body, user, svc
         self.ident = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
@@ -133,6 +143,8 @@ class Completion:
             return
         finally:
             stream.close()
+            answer = stream.answer or stream.partial
+            self.svc.record(audit.asked(self.user, "openai", answer, stream.answer is not None))
         assert stream.answer is not None
         footer = sources_footer(stream.answer)
         if footer:
@@ -158,6 +170,10 @@ def chat(body: ChatRequest, user: TokenUser, svc: Svc) -> Any:
     history, question = conversation(body.messages)
     if not question:
         raise HTTPException(422, "no user message with text")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise HTTPException(
+            422, f"the last user message is over the {MAX_QUESTION_CHARS}-character limit"
+        )
     viewer = svc.enclave.store.viewer(user)
     options = {
         "search": body.enclave.search,
@@ -165,9 +181,11 @@ def chat(body: ChatRequest, user: TokenUser, svc: Svc) -> Any:
         "use_search": MODELS[body.model],
         "history": history,
     }
-    completion = Completion(body, user)
+    completion = Completion(body, user, svc)
     if not body.stream:
-        return completion.response(svc.enclave.assistant.ask(viewer, question, **options))
+        answer = svc.enclave.assistant.ask(viewer, question, **options)
+        svc.record(audit.asked(user, "openai", answer))
+        return completion.response(answer)
     stream = svc.enclave.assistant.stream(viewer, question, **options)
     return event_stream(completion.events(stream))
 

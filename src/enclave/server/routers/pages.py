@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from enclave.pipeline.audit import Event
 from enclave.server.dependencies import (
     SESSION_COOKIE,
     Browser,
@@ -18,6 +19,8 @@ from enclave.server.dependencies import (
 )
 from enclave.server.errors import error
 from enclave.server.i18n import LANGUAGES, translator
+from enclave.server.routers.compliance import since_param
+from enclave.server.validation import Name, Text
 
 router = APIRouter(include_in_schema=False)
 
@@ -52,17 +55,25 @@ def login_page(request: Request, svc: Svc) -> HTMLResponse:
 def login(
     request: Request,
     svc: Svc,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[Name, Form()],
+    password: Annotated[Text, Form(max_length=1000)],
 ) -> Any:
-    if svc.throttle.blocked(username):
+    address = request.client.host if request.client else "unknown"
+    if svc.throttle.blocked(username, address):
+        svc.record(
+            Event(None, "web", "sign_in_refused", subject=username, detail={"address": address})
+        )
         return error(429, "too many failed sign-ins; try again in a few minutes")
     if not svc.accounts.verify_password(username, password):
-        svc.throttle.failed(username)
+        svc.throttle.failed(username, address)
+        svc.record(
+            Event(None, "web", "sign_in_failed", subject=username, detail={"address": address})
+        )
         response = page(request, svc, "login.html", None, failed=True)
         response.status_code = 401
         return response
-    svc.throttle.succeeded(username)
+    svc.throttle.succeeded(username, address)
+    svc.record(Event(username, "web", "sign_in", detail={"address": address}))
     secret, _ = svc.accounts.create_session(username)
     response = RedirectResponse("/chat", status_code=303)
     response.set_cookie(
@@ -113,6 +124,7 @@ def library_page(request: Request, who: Browser, svc: Svc) -> HTMLResponse:
 @router.get("/documents/{document_id}")
 def document_page(document_id: int, request: Request, who: Browser, svc: Svc) -> HTMLResponse:
     title, body = readable_or_404(svc, who, document_id)
+    svc.record(Event(who.user, "web", "view", document_ids=(document_id,)))
     return page(request, svc, "document.html", who, title=title, body=body, document_id=document_id)
 
 
@@ -132,6 +144,35 @@ def admin_page(request: Request, who: Browser, svc: Svc) -> HTMLResponse:
         documents=store.all_documents(),
         tokens=svc.accounts.all_tokens(),
     )
+
+
+@router.get("/admin/audit")
+def audit_page(
+    request: Request,
+    who: Browser,
+    svc: Svc,
+    user: str | None = None,
+    document: str | None = None,
+    since: str | None = None,
+    action: str | None = None,
+) -> HTMLResponse:
+    if not who.is_admin:
+        raise HTTPException(403, "admins only")
+    # Empty form fields arrive as empty strings: no filter.
+    filters = {"user": user, "document": document, "since": since, "action": action}
+    filters = {k: v.strip() for k, v in filters.items() if v and v.strip()}
+    if "document" in filters and not filters["document"].isdigit():
+        raise HTTPException(422, "document: give a document id")
+    store = svc.enclave.store
+    entries = store.audit_entries(
+        filters.get("user"),
+        int(filters["document"]) if "document" in filters else None,
+        since_param(filters.get("since")),
+        filters.get("action"),
+        limit=500,
+    )
+    check = store.verify_audit()
+    return page(request, svc, "audit.html", who, entries=entries, filters=filters, check=check)
 
 
 @router.get("/settings")
