@@ -62,6 +62,13 @@ def reset(enclave: Enclave) -> None:
 def test_no_user_ever_sees_what_they_may_not_read(
     tmp_path: Path, enclave: Enclave, world: tuple[dict[str, set[str]], list[set[Principal]]]
 ) -> None:
+    check_world(enclave, tmp_path, world)
+
+
+def check_world(
+    enclave: Enclave, tmp_path: Path, world: tuple[dict[str, set[str]], list[set[Principal]]]
+) -> None:
+    """Build the world, then check every user's search, answers and RLS against it."""
     memberships, acls = world
     reset(enclave)
     folder = tmp_path / "corpus"

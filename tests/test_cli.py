@@ -361,6 +361,10 @@ def test_accountability_commands(data_dir: Path, tmp_path: Path) -> None:
     seen = as_json(data_dir, "audit", "seen-by", "alice", "--since", "1h")
     assert int(document) in [d["document_id"] for d in seen["documents"]]
     assert run(data_dir, "audit", "list", "--since", "soon", check=False).returncode == 2
+    # The questions the earlier tests asked are there with the chunks given to the model.
+    asked = as_json(data_dir, "audit", "list", "--action", "ask")["entries"]
+    assert asked and all(e["interface"] == "cli" and e["answer_hash"] for e in asked)
+    assert any(e["chunk_ids"] for e in asked)
 
     readers = as_json(data_dir, "acl", "who-can-read", "urlaubsrichtlinie.md")["readers"]
     assert {r["user"] for r in readers} == {"alice", "bob"}

@@ -62,14 +62,18 @@ create table index_meta (
 
 -- Row-level security: the second, independent enforcement of access lists. Reads run as
 -- enclave_reader with the setting enclave.user naming the requesting user.
+-- On an external server an administrator may have created the role and granted it to
+-- Enclave's (non-superuser) role already; granting again would need the admin option.
 do $$
 begin
     if not exists (select from pg_roles where rolname = 'enclave_reader') then
         create role enclave_reader nologin;
     end if;
+    if not pg_has_role(current_user, 'enclave_reader', 'member') then
+        grant enclave_reader to current_user;
+    end if;
 end
 $$;
-grant enclave_reader to current_user;
 grant usage on schema public to enclave_reader;
 grant select on principals, memberships, documents, document_acl, chunks, index_meta
     to enclave_reader;
