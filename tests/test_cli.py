@@ -401,3 +401,72 @@ def test_accountability_commands(data_dir: Path, tmp_path: Path) -> None:
         store.conn.execute("alter table audit_log enable trigger audit_log_append_only")
     broken = run(data_dir, "audit", "verify", check=False)
     assert broken.returncode == 1 and "broken at entry" in broken.stderr
+
+
+def test_search_ask_and_docs_use_a_running_server(data_dir: Path) -> None:
+    """With `enclave serve` on the data directory, the CLI answers through its warm models:
+    the same results, recorded as the CLI's, and the operator key opens nothing else."""
+    import httpx
+
+    from tests.server_harness import free_port
+
+    local_search = as_json(data_dir, "search", "audit log export", "--as", "alice", "-k", "3")
+    local_docs = as_json(data_dir, "docs", "--as", "bob")
+    port = free_port()
+    server = subprocess.Popen(
+        [*ENCLAVE, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    announcement = data_dir / "server.json"
+    try:
+        deadline = time.time() + 180
+        while not announcement.exists() or not _answers(f"http://127.0.0.1:{port}/login"):
+            assert time.time() < deadline and server.poll() is None, "server did not start"
+            time.sleep(0.5)
+        assert announcement.stat().st_mode & 0o777 == 0o600
+        key = json.loads(announcement.read_text())["key"]
+
+        remote_search = as_json(data_dir, "search", "audit log export", "--as", "alice", "-k", "3")
+        assert remote_search == local_search
+        assert as_json(data_dir, "docs", "--as", "bob") == local_docs
+        answer = as_json(
+            data_dir, "ask", "How long does the audit log keep entries?", "--as", "bob"
+        )
+        assert answer["abstained"] is True and "conversation_id" not in answer
+        streamed = run(
+            data_dir, "ask", "How long does the audit log keep entries?", "--as", "alice"
+        )
+        assert "400" in streamed.stdout
+
+        entries = as_json(data_dir, "audit", "list", "--limit", "3")["entries"]
+        assert [(e["action"], e["actor"], e["interface"]) for e in entries] == [
+            ("ask", "alice", "cli"),
+            ("ask", "bob", "cli"),
+            ("search", "alice", "cli"),
+        ]
+        url = f"http://127.0.0.1:{port}"
+        operator = {"Authorization": f"Bearer {key}", "X-Enclave-As": "alice"}
+        assert httpx.get(f"{url}/api/me", headers=operator).json()["user"] == "alice"
+        assert httpx.get(f"{url}/api/users", headers=operator).status_code == 403
+        assert httpx.get(f"{url}/api/conversations", headers=operator).json() == {
+            "conversations": []
+        }
+        wrong = operator | {"Authorization": "Bearer not-the-key"}
+        assert httpx.get(f"{url}/api/me", headers=wrong).status_code == 401
+        alone = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{url}/api/me", headers=alone).status_code == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert not announcement.exists()
+    assert as_json(data_dir, "docs", "--as", "bob") == local_docs  # on its own again
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -11,6 +11,10 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_LLM_MODEL = "gemma-3-270m"
 # Choices saved in a data directory (`enclave models use`); the environment overrides them.
 SETTINGS_FILE = "settings.json"
+# A running `enclave serve` announces itself here (URL and operator key, owner-only), and the
+# CLI sends `search`, `ask` and `docs` to it with the user named in OPERATOR_HEADER.
+SERVER_FILE = "server.json"
+OPERATOR_HEADER = "X-Enclave-As"
 
 
 class ConfigError(Exception):
@@ -43,6 +47,8 @@ class Settings:
     llm_context: int = 4096
     # How long a request waits for the in-process model before it is refused (503).
     llm_wait_seconds: int = 120
+    # How many requests may wait for the in-process model; more are refused at once (503).
+    llm_queue: int = 16
     max_answer_tokens: int = 256
     chunk_tokens: int = 200
     chunk_overlap: float = 0.15

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -18,8 +18,9 @@ from enclave.cli.common import (
 from enclave.config import ConfigError
 from enclave.pipeline.access import Principal
 from enclave.pipeline.audit import Event, operator
-from enclave.pipeline.serialize import document_json
-from enclave.pipeline.wiring import Enclave
+
+if TYPE_CHECKING:
+    from enclave.pipeline.wiring import Enclave
 
 acl_app = typer.Typer(help="Show or change who may read a document.", no_args_is_help=True)
 
@@ -99,6 +100,8 @@ def readable_by(
             raise ConfigError(f"no user {user!r}")
         documents = instance.store.visible_documents(instance.store.viewer(user))
     if as_json:
+        from enclave.pipeline.serialize import document_json
+
         emit({"user": user, "documents": [document_json(d) for d in documents]})
         return
     table = Table("id", "title", "file", title=f"{len(documents)} documents readable by {user}")

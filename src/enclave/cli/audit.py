@@ -11,7 +11,6 @@ from rich.table import Table
 from enclave.cli.acl import resolve_document
 from enclave.cli.common import DataDir, JsonFlag, emit, enclave, err, excerpt, out
 from enclave.pipeline.audit import operator, parse_since
-from enclave.pipeline.retention import purge as apply_retention
 
 audit_app = typer.Typer(help="Read and verify the audit trail.", no_args_is_help=True)
 
@@ -143,6 +142,8 @@ def _table(rows: list[dict[str, Any]], key: str, title: str) -> None:
 def purge(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     """Delete conversations and audit entries older than their retention
     (ENCLAVE_RETAIN_CONVERSATIONS_DAYS, ENCLAVE_RETAIN_AUDIT_DAYS; 0 keeps them)."""
+    from enclave.pipeline.retention import purge as apply_retention
+
     with enclave(data_dir, as_json) as instance:
         settings = instance.settings
         purged = apply_retention(instance.store, settings, operator(), "cli")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,9 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from enclave.config import ConfigError, Settings
 from enclave.pipeline.access import AccessError
-from enclave.pipeline.entities import Hit
-from enclave.pipeline.llm import LLMError
-from enclave.pipeline.wiring import Enclave
+
+if TYPE_CHECKING:  # the pipeline loads on first use: `--help` and server calls stay fast
+    from enclave.pipeline.wiring import Enclave
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -49,17 +49,27 @@ def load_settings(data_dir: Path | None, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def enclave(data_dir: Path | None, as_json: bool, **overrides: Any) -> Iterator[Enclave]:
-    """An Enclave for one command; known errors become a message and exit code 2."""
+def reported(as_json: bool) -> Iterator[None]:
+    """Known errors become a message (on stderr, and as JSON with --json) and exit code 2."""
+    from enclave.pipeline.llm import LLMError
+
     try:
-        with Enclave(load_settings(data_dir, **overrides)) as instance:
-            yield instance
+        yield
     except (ConfigError, AccessError, LLMError) as exc:
         if as_json:
             print(json.dumps({"error": str(exc)}))
         else:
             err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+
+
+@contextmanager
+def enclave(data_dir: Path | None, as_json: bool, **overrides: Any) -> Iterator[Enclave]:
+    """An Enclave for one command; known errors become a message and exit code 2."""
+    from enclave.pipeline.wiring import Enclave
+
+    with reported(as_json), Enclave(load_settings(data_dir, **overrides)) as instance:
+        yield instance
 
 
 def progress_bars(as_json: bool) -> Progress:
@@ -79,12 +89,13 @@ def emit(data: dict[str, Any]) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-def where(hit: Hit) -> str:
-    parts = [hit.file_name]
-    if hit.page is not None:
-        parts.append(f"p. {hit.page}")
-    if hit.heading_path:
-        parts.append(" › ".join(hit.heading_path))
+def where(hit: dict[str, Any]) -> str:
+    """Where a hit (its JSON form) stands: file, page, headings."""
+    parts = [hit["file_name"]]
+    if hit["page"] is not None:
+        parts.append(f"p. {hit['page']}")
+    if hit["heading_path"]:
+        parts.append(" › ".join(hit["heading_path"]))
     return ", ".join(parts)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,17 +20,22 @@ from enclave.cli.common import (
     enclave,
     err,
     excerpt,
+    load_settings,
     out,
     progress_bars,
+    reported,
     warn_unknown,
     where,
 )
+from enclave.cli.remote import Remote, running_server, server_events
+from enclave.config import ConfigError
 from enclave.pipeline import audit
 from enclave.pipeline.access import Principal
 from enclave.pipeline.audit import Event, operator
-from enclave.pipeline.entities import Answer
-from enclave.pipeline.ingest import IngestReport
-from enclave.pipeline.serialize import answer_json, document_json, hit_json
+
+if TYPE_CHECKING:
+    from enclave.pipeline.ingest import IngestReport
+    from enclave.pipeline.wiring import Enclave
 
 
 def ingest(
@@ -55,14 +60,26 @@ def ingest(
         ),
     ] = None,
     create_principals: CreatePrincipals = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Only enqueue the files, one job each; `enclave worker` processes ingest them.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add or update documents in the index."""
+    if queue and (prune or classifier):
+        raise typer.BadParameter("--queue takes neither --prune nor --classifier")
     with enclave(data_dir, as_json, classifier_model=classifier) as instance:
         acl = [Principal.parse(a) for a in allow] if allow else None
         if acl and not create_principals:
             instance.store.require_known(acl)
+        if queue:
+            enqueue_files(instance, paths, acl, as_json)
+            return
         with progress_bars(as_json) as progress:
             report = instance.ingestor.ingest(paths, acl, prune=prune, progress=progress)
         instance.store.record(ingested(report, acl))
@@ -73,6 +90,53 @@ def ingest(
         or report.with_status("unchanged")
     ):
         raise typer.Exit(1)
+
+
+def enqueue_files(
+    instance: Enclave, paths: list[Path], acl: list[Principal] | None, as_json: bool
+) -> None:
+    """One ingest job per file, for the workers."""
+    from enclave.pipeline.jobs import enqueue
+
+    if acl:
+        instance.store.ensure_principals(acl)
+    job_ids = enqueue(instance.store, paths, acl)
+    detail: dict[str, Any] = {"jobs": len(job_ids)}
+    if acl is not None:
+        detail["allow"] = [str(p) for p in acl]
+    instance.store.record(Event(operator(), "cli", "ingest_queued", detail=detail))
+    if as_json:
+        emit({"queued": len(job_ids), "job_ids": job_ids})
+    else:
+        out.print(f"{len(job_ids)} files queued; `enclave worker` ingests them")
+
+
+def worker(
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Jobs this process works on at once.")
+    ] = 1,
+    until_empty: Annotated[
+        bool, typer.Option("--until-empty", help="Stop when no job is left (else: wait).")
+    ] = False,
+    stalled_after: Annotated[
+        float,
+        typer.Option(
+            "--stalled-after",
+            min=1,
+            help="Seconds without a heartbeat after which a worker counts as dead and its "
+            "job is retried by the others.",
+        ),
+    ] = 30.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Ingest queued files (`enclave ingest --queue`); run any number, on any machine that
+    reaches the database and the files."""
+    from enclave.pipeline.jobs import run_worker
+
+    with enclave(data_dir, False) as instance:
+        _ = instance.ingestor  # the models load before the first job, not during it
+        err.print(f"worker ready (concurrency {concurrency})")
+        run_worker(instance, concurrency, until_empty, stalled_after)
 
 
 def ingested(report: IngestReport, acl: list[Principal] | None) -> Event:
@@ -114,17 +178,26 @@ def print_report(report: IngestReport, as_json: bool, acl: list[Principal] | Non
 
 def docs(user: AsUser, data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     """Which documents can this user see?"""
-    with enclave(data_dir, as_json) as instance:
-        warn_unknown(instance, user)
-        documents = instance.store.visible_documents(instance.store.viewer(user))
+    with reported(as_json):
+        remote = running_server(load_settings(data_dir))
+        if remote:
+            result = remote.request("GET", "/api/documents", user).json()
+    if not remote:
+        from enclave.pipeline.serialize import document_json
+
+        with enclave(data_dir, as_json) as instance:
+            warn_unknown(instance, user)
+            documents = instance.store.visible_documents(instance.store.viewer(user))
+        result = {"user": user, "documents": [document_json(d) for d in documents]}
     if as_json:
-        emit({"user": user, "documents": [document_json(d) for d in documents]})
+        emit(result)
         return
+    listed = result["documents"]
     table = Table(
-        "id", "title", "file", "chunks", title=f"{len(documents)} documents visible to {user}"
+        "id", "title", "file", "chunks", title=f"{len(listed)} documents visible to {user}"
     )
-    for doc in documents:
-        table.add_row(str(doc.document_id), doc.title, doc.file_name, str(doc.chunks))
+    for doc in listed:
+        table.add_row(str(doc["document_id"]), doc["title"], doc["file_name"], str(doc["chunks"]))
     out.print(table)
 
 
@@ -136,25 +209,42 @@ def search(
     as_json: JsonFlag = False,
 ) -> None:
     """Hybrid (semantic + keyword) search over the documents the user may read."""
+    with reported(as_json):
+        remote = running_server(load_settings(data_dir))
+        if remote:
+            body = {"query": query, "k": k}
+            result = remote.request("POST", "/api/search", user, json=body).json()
+    if not remote:
+        result = {
+            "query": query,
+            "user": user,
+            "k": k,
+            "hits": search_here(data_dir, as_json, query, user, k),
+        }
+    if as_json:
+        emit(result)
+        return
+    if not result["hits"]:
+        out.print("no results")
+    for hit in result["hits"]:
+        out.print(
+            f"[bold]{hit['rank']}. {hit['title']}[/bold] "
+            f"[dim]({where(hit)}; score {hit['score']:.4f})[/dim]"
+        )
+        out.print(f"   {excerpt(hit['text'])}")
+
+
+def search_here(
+    data_dir: Path | None, as_json: bool, query: str, user: str, k: int
+) -> list[dict[str, Any]]:
+    """Search in this process (no server runs on the data directory)."""
+    from enclave.pipeline.serialize import hit_json
+
     with enclave(data_dir, as_json) as instance:
         warn_unknown(instance, user)
         hits = instance.retriever.search(instance.store.viewer(user), query, k)
         instance.store.record(audit.searched(user, "cli", query, hits))
-    if as_json:
-        emit(
-            {
-                "query": query,
-                "user": user,
-                "k": k,
-                "hits": [hit_json(h, n) for n, h in enumerate(hits, 1)],
-            }
-        )
-        return
-    if not hits:
-        out.print("no results")
-    for n, hit in enumerate(hits, start=1):
-        out.print(f"[bold]{n}. {hit.title}[/bold] [dim]({where(hit)}; score {hit.score:.4f})[/dim]")
-        out.print(f"   {excerpt(hit.text)}")
+    return [hit_json(h, n) for n, h in enumerate(hits, 1)]
 
 
 def ask(
@@ -175,22 +265,50 @@ def ask(
     as_json: JsonFlag = False,
 ) -> None:
     """Answer a question from the documents the user may read, citing its sources."""
-    with enclave(data_dir, as_json, llm_model=llm_model) as instance:
-        if not no_search:
-            warn_unknown(instance, user)
-        answer = instance.assistant.ask(
-            instance.store.viewer(user),
-            question,
-            search=search_query,
-            k=k,
-            use_search=not no_search,
-            on_token=None if as_json else stream_token,
-        )
-        instance.store.record(audit.asked(user, "cli", answer))
+    body = {"question": question, "search": search_query, "k": k, "use_search": not no_search}
+    with reported(as_json):
+        # A server runs the model it was started with: another one is loaded here.
+        remote = None if llm_model or k > 50 else running_server(load_settings(data_dir))
+        if remote:
+            result = ask_server(remote, user, body, as_json)
+    if not remote:
+        from enclave.pipeline.serialize import answer_json
+
+        with enclave(data_dir, as_json, llm_model=llm_model) as instance:
+            if not no_search:
+                warn_unknown(instance, user)
+            answer = instance.assistant.ask(
+                instance.store.viewer(user),
+                question,
+                search=search_query,
+                k=k,
+                use_search=not no_search,
+                on_token=None if as_json else stream_token,
+            )
+            instance.store.record(audit.asked(user, "cli", answer))
+        result = answer_json(answer, user, k)
     if as_json:
-        emit(answer_json(answer, user, k))
+        emit(result)
     else:
-        print_answer_footer(answer)
+        print_answer_footer(result)
+
+
+def ask_server(remote: Remote, user: str, body: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    """The answer from the running server, its tokens printed as they come (unless --json)."""
+    if as_json:
+        result = remote.request("POST", "/api/ask", user, json=body | {"stream": False}).json()
+    else:
+        result = {}
+        with remote.stream("/api/ask", user, body | {"stream": True}) as response:
+            for event, data in server_events(response):
+                if event == "token":
+                    stream_token(data["text"])
+                elif event == "answer":
+                    result = data
+                elif event == "error":
+                    raise ConfigError(data["message"])
+    result.pop("conversation_id", None)
+    return result
 
 
 def stream_token(piece: str) -> None:
@@ -198,32 +316,34 @@ def stream_token(piece: str) -> None:
     sys.stdout.flush()
 
 
-def print_answer_footer(answer: Answer) -> None:
+def print_answer_footer(answer: dict[str, Any]) -> None:
+    """After the streamed text: the cited sources with their supporting sentence."""
     print()
-    if not answer.used_search:
+    if not answer["used_search"]:
         out.print("[dim](answered by the model alone, without searching your documents)[/dim]")
         return
-    if answer.abstained:
-        if answer.sources:
+    if answer["abstained"]:
+        if answer["sources"]:
             out.print("[dim](the passages shown to the model do not support an answer)[/dim]")
         return
-    if not answer.citations:
+    if not answer["citations"]:
         out.print("[dim](the answer cites no source; sources shown to the model:)[/dim]")
-        for n, hit in enumerate(answer.sources, start=1):
-            out.print(f"  [{n}] {hit.title} [dim]({where(hit)})[/dim]")
+        for source in answer["sources"]:
+            out.print(f"  [{source['rank']}] {source['title']} [dim]({where(source)})[/dim]")
         return
-    if not answer.grounded:
+    if not answer["grounded"]:
         out.print("[yellow](not grounded: part of the answer is not in the cited sources)[/yellow]")
     out.print("\n[bold]Sources[/bold]")
-    for citation in answer.citations:
-        hit = citation.hit
+    for citation in answer["citations"]:
         how = (
             " [dim](matched to the answer, not cited by the model)[/dim]"
-            if citation.inferred
+            if citation["inferred"]
             else ""
         )
-        out.print(f"  [{citation.number}] {hit.title} [dim]({where(hit)})[/dim]{how}")
-        shown = citation.quote.text if citation.quote else hit.text
+        out.print(
+            f"  [{citation['number']}] {citation['title']} [dim]({where(citation)})[/dim]{how}"
+        )
+        shown = citation["quote"]["text"] if citation["quote"] else citation["excerpt"]
         out.print(f"      “{excerpt(shown, 300)}”")
 
 

@@ -6,7 +6,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,7 +18,9 @@ from enclave.cli.common import (
     enclave,
     out,
 )
-from enclave.pipeline.wiring import Enclave
+
+if TYPE_CHECKING:
+    from enclave.pipeline.wiring import Enclave
 
 eval_app = typer.Typer(
     help="Measure retrieval and answer quality on BEIR / SQuAD-format data.", no_args_is_help=True

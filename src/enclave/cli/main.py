@@ -44,7 +44,13 @@ def defaults_for_every_command(group: Any, values: dict[str, Any]) -> dict[str, 
     }
 
 
-for command in (documents.ingest, documents.docs, documents.search, documents.ask):
+for command in (
+    documents.ingest,
+    documents.worker,
+    documents.docs,
+    documents.search,
+    documents.ask,
+):
     app.command()(command)
 app.add_typer(users_app, name="users")
 app.add_typer(acl_app, name="acl")

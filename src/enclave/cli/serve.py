@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -14,7 +16,6 @@ from enclave.cli.common import (
     err,
     out,
 )
-from enclave.server.accounts import Accounts
 
 
 def demo(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
@@ -33,6 +34,8 @@ def serve(
     """Run the HTTP API, the OpenAI-compatible API and the web UI."""
     import uvicorn
 
+    from enclave.cli.remote import announced
+    from enclave.server.accounts import Accounts
     from enclave.server.app import create_app
 
     with enclave(data_dir, False) as instance:
@@ -42,12 +45,12 @@ def serve(
                 "`enclave users add NAME --admin --password`"
             )
         instance.warm_up()
-        # On SIGTERM, open requests get 10 s to finish; streams still running then are
-        # cancelled (which closes their generators and frees the model), and the server exits.
-        uvicorn.run(
-            create_app(instance),
-            host=host,
-            port=port,
-            log_level="info",
-            timeout_graceful_shutdown=10,
-        )
+        app = create_app(instance)
+        # uvicorn raises SIGTERM again after its graceful shutdown; exit normally then, so
+        # that the announcement below is removed.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # The CLI's search, ask and docs use this server's warm models while it runs.
+        with announced(instance.settings, host, port, app.state.services.operator_key):
+            # On SIGTERM, open requests get 10 s to finish; streams still running then are
+            # cancelled (which closes their generators and frees the model), and it exits.
+            uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)

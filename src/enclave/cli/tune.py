@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,7 +21,9 @@ from enclave.cli.common import (
     progress_bars,
     warn_unknown,
 )
-from enclave.pipeline.wiring import Enclave
+
+if TYPE_CHECKING:
+    from enclave.pipeline.wiring import Enclave
 
 tune_app = typer.Typer(
     help="The model workshop: adapt the models to your own documents, measured before/after.",

@@ -21,8 +21,6 @@ from enclave.cli.common import (
 from enclave.config import ConfigError
 from enclave.pipeline.access import check_name
 from enclave.pipeline.audit import Event, operator
-from enclave.server.accounts import Accounts
-from enclave.server.throttle import LoginThrottle
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
@@ -46,6 +44,8 @@ def users_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a user (or add an existing one to more groups)."""
+    from enclave.server.accounts import Accounts
+
     secret = read_password(password, password_stdin)
     with enclave(data_dir, as_json) as instance:
         groups = [check_name(g) for g in group or []]
@@ -82,6 +82,8 @@ def users_passwd(
     as_json: JsonFlag = False,
 ) -> None:
     """Set a user's password (ends their browser sessions)."""
+    from enclave.server.accounts import Accounts
+
     secret = read_password(True, password_stdin)
     with enclave(data_dir, as_json) as instance:
         Accounts(instance.store).set_password(name, secret or "")
@@ -100,6 +102,8 @@ def users_token(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a personal API token (shown once; stored hashed)."""
+    from enclave.server.accounts import Accounts
+
     with enclave(data_dir, as_json) as instance:
         token_id, secret = Accounts(instance.store).create_token(name, token_name)
         detail = {"token_id": token_id}
@@ -117,6 +121,8 @@ def users_tokens(
     as_json: JsonFlag = False,
 ) -> None:
     """List a user's API tokens (never their secrets)."""
+    from enclave.server.accounts import Accounts
+
     with enclave(data_dir, as_json) as instance:
         tokens = Accounts(instance.store).tokens(name)
     if as_json:
@@ -135,6 +141,8 @@ def users_revoke(
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke an API token."""
+    from enclave.server.accounts import Accounts
+
     with enclave(data_dir, as_json) as instance:
         revoked = Accounts(instance.store).revoke_token(name, token_id)
         if revoked:
@@ -252,6 +260,8 @@ def users_unlock(
     as_json: JsonFlag = False,
 ) -> None:
     """Let a user sign in again at once after failed attempts locked them out."""
+    from enclave.server.throttle import LoginThrottle
+
     with enclave(data_dir, as_json) as instance:
         failures = LoginThrottle(instance.store).unlock(name)
         detail = {"failures": failures}

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import py3langid
+from functools import cache
+from typing import Any
 
 # ISO code -> PostgreSQL text-search configuration. Both stemmers ship with PostgreSQL.
 TEXT_SEARCH_CONFIGS = {"en": "english", "de": "german"}
 
-# Only languages we have stemmers for: a short German passage must not be called Dutch.
-py3langid.set_languages(list(TEXT_SEARCH_CONFIGS))
+
+@cache
+def _identifier() -> Any:
+    # Loading the model takes half a second: only when a text is first classified.
+    import py3langid
+
+    # Only languages we have stemmers for: a short German passage must not be called Dutch.
+    py3langid.set_languages(list(TEXT_SEARCH_CONFIGS))
+    return py3langid
 
 
 def language_of(text: str) -> str:
     """ "de" or "en" (the default for empty text and anything else)."""
     if not text.strip():
         return "en"
-    code, _ = py3langid.classify(text)
+    code, _ = _identifier().classify(text)
     return code if code in TEXT_SEARCH_CONFIGS else "en"
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
+from enclave.config import OPERATOR_HEADER
 from enclave.pipeline.audit import Event, Interface
 from enclave.pipeline.store import Viewer
 from enclave.pipeline.wiring import Enclave
@@ -34,6 +35,8 @@ class Services:
     templates: Jinja2Templates
     uploads: Path
     upload_limit: int
+    # The key of DATA_DIR/server.json: the local CLI's requests on behalf of a user.
+    operator_key: str
 
     @classmethod
     def build(cls, enclave: Enclave) -> "Services":
@@ -46,6 +49,7 @@ class Services:
             templates=Jinja2Templates(directory=str(package / "templates")),
             uploads=enclave.settings.data_dir / "uploads",
             upload_limit=enclave.settings.max_file_mb * 2**20,
+            operator_key=secrets.token_urlsafe(32),
         )
 
     def record(self, event: Event) -> None:
@@ -67,9 +71,12 @@ class Caller:
     user: str
     is_admin: bool
     csrf_token: str | None  # set for browser sessions; None for bearer tokens
+    via: Interface | None = None  # "cli": the local CLI through the operator key
 
     @property
     def interface(self) -> Interface:
+        if self.via is not None:
+            return self.via
         return "web" if self.csrf_token is not None else "api"
 
 
@@ -77,6 +84,8 @@ def authenticate(request: Request, svc: Services) -> Caller | None:
     """The caller by bearer token or session cookie; None if neither is valid."""
     accounts = svc.accounts
     header = request.headers.get("authorization", "")
+    if OPERATOR_HEADER in request.headers:
+        return _operator(request, svc, header)
     if header:
         user = accounts.user_for_authorization(header)
         return Caller(user, accounts.is_admin(user), None) if user else None
@@ -85,6 +94,17 @@ def authenticate(request: Request, svc: Services) -> Caller | None:
     if session is None:
         return None
     return Caller(session.user, accounts.is_admin(session.user), session.csrf_token)
+
+
+def _operator(request: Request, svc: Services, header: str) -> Caller | None:
+    """The local CLI acting for a user: the operator key, from loopback only."""
+    scheme, _, secret = header.partition(" ")
+    loopback = request.client is not None and request.client.host in ("127.0.0.1", "::1")
+    if not (loopback and scheme.lower() == "bearer"):
+        return None
+    if not secrets.compare_digest(secret.strip().encode(), svc.operator_key.encode()):
+        return None
+    return Caller(request.headers[OPERATOR_HEADER], False, None, via="cli")
 
 
 async def current_user(request: Request, svc: Svc) -> Caller:

@@ -12,7 +12,7 @@ from enclave.pipeline import audit
 from enclave.pipeline.entities import Answer
 from enclave.pipeline.llm import LLMError
 from enclave.pipeline.serialize import answer_json
-from enclave.server.dependencies import Svc, User, viewer_of
+from enclave.server.dependencies import Caller, Services, Svc, User, viewer_of
 from enclave.server.streaming import event_stream
 from enclave.server.validation import MAX_QUESTION_CHARS, Question, Text
 
@@ -32,16 +32,27 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-@router.post("/ask")
-def ask(body: AskRequest, who: User, svc: Svc) -> Any:
+def _conversation(body: AskRequest, who: Caller, svc: Services) -> tuple[int | None, list]:
+    """The conversation this question belongs to (started if new) and its turns so far.
+
+    The CLI keeps no chat history (as when it answers by itself): None for it.
+    """
     conversations = svc.conversations
     conversation_id = body.conversation_id
     if conversation_id is not None and not conversations.owns(who.user, conversation_id):
         raise HTTPException(404, "no such conversation")
+    if who.via == "cli":
+        return None, []
     history = conversations.turns(who.user, conversation_id) if conversation_id else []
     if conversation_id is None:
         conversation_id = conversations.start(who.user, body.question)
     conversations.add(conversation_id, "user", body.question)
+    return conversation_id, history
+
+
+@router.post("/ask")
+def ask(body: AskRequest, who: User, svc: Svc) -> Any:
+    conversation_id, history = _conversation(body, who, svc)
     viewer = viewer_of(svc, who)
     options = {
         "search": body.search,
@@ -52,7 +63,8 @@ def ask(body: AskRequest, who: User, svc: Svc) -> Any:
 
     def finish(answer: Answer) -> dict[str, Any]:
         result = answer_json(answer, who.user, body.k) | {"conversation_id": conversation_id}
-        conversations.add(conversation_id, "assistant", answer.text, result["citations"])
+        if conversation_id is not None:
+            svc.conversations.add(conversation_id, "assistant", answer.text, result["citations"])
         return result
 
     if not body.stream:
