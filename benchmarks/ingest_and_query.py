@@ -143,7 +143,12 @@ def bench_queries(enclave: Enclave, questions: list[str], label: str) -> list[st
             "document_acl where principal_id = any(%s))",
             [viewer.principals],
         ).fetchone()["n"]
-        timings: dict[str, list[float]] = {"dense": [], "bm25": [], "hybrid": []}
+        timings: dict[str, list[float]] = {
+            "dense": [],
+            "bm25": [],
+            "hybrid": [],
+            "hybrid, repeated query": [],
+        }
         for question in questions:
             vector = enclave.embedder.embed_query(question)
             t0 = time.perf_counter()
@@ -151,11 +156,15 @@ def bench_queries(enclave: Enclave, questions: list[str], label: str) -> list[st
             t1 = time.perf_counter()
             enclave.store.keyword_search(viewer, question, 50)
             t2 = time.perf_counter()
+            enclave.retriever.clear_query_cache()
             enclave.retriever.search(viewer, question, 5)
             t3 = time.perf_counter()
+            enclave.retriever.search(viewer, question, 5)  # its vector is cached now
+            t4 = time.perf_counter()
             timings["dense"].append(t1 - t0)
             timings["bm25"].append(t2 - t1)
             timings["hybrid"].append(t3 - t2)
+            timings["hybrid, repeated query"].append(t4 - t3)
         mode = "exact" if permitted <= enclave.settings.exact_search_limit else "HNSW"
         for name, values in timings.items():
             shown = f"{name} ({mode})" if name == "dense" else name
@@ -186,7 +195,7 @@ def main() -> None:
         enclave.store.add_user("reader100", [f"g{i}" for i in range(GROUPS)])
         print(
             f"\n## Query latency (ms, {args.queries} XQuAD questions, ACL filter on, k=50 "
-            "per retriever, hybrid = embed query + dense + BM25 + RRF + fetch top 5)\n"
+            "per retriever, hybrid = embed query + dense alongside BM25 + RRF + fetch top 5)\n"
         )
         print("| index | user | permitted chunks | query | p50 | p95 |")
         print("|---|---|---:|---|---:|---:|")

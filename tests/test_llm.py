@@ -142,3 +142,29 @@ def test_base_model_answers_end_at_the_first_blank_line_after_text() -> None:
     ]
     assert list(_first_paragraph(iter(["Yes", "\n\nmore"]))) == ["Yes"]
     assert list(_first_paragraph(iter(["a", "\n", "b"]))) == ["a", "\n", "b"]
+
+
+def test_a_full_queue_is_refused_at_once(llm: LlamaCppLLM) -> None:
+    """One generation runs, one request waits; the next is refused without waiting."""
+    import threading
+
+    prompt = build_prompt_without_sources("Write a long story about a lighthouse keeper.")
+    saved = llm.queue, llm.wait_s
+    llm.queue, llm.wait_s = 1, 60
+    holder = llm.stream(prompt, 200)
+    try:
+        next(holder)  # this generation holds the model now
+        waiter = threading.Thread(target=lambda: list(llm.stream(prompt, 2)))
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while llm._waiting < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        with pytest.raises(LLMError, match="waiting"):
+            next(llm.stream(prompt, 2))
+        assert time.monotonic() - started < 1
+    finally:
+        holder.close()
+        llm.queue, llm.wait_s = saved
+    waiter.join(timeout=60)
+    assert not waiter.is_alive()

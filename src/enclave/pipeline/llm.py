@@ -79,6 +79,7 @@ class LlamaCppLLM:
         threads: int,
         wait_s: float = 120.0,
         models_dir: Path | None = None,
+        queue: int = 16,
     ):
         from llama_cpp import Llama
 
@@ -104,13 +105,26 @@ class LlamaCppLLM:
             ) from exc
         self.chat = "tokenizer.chat_template" in self.llm.metadata
         self.context = context
-        # One llama.cpp context serves one generation at a time; others wait up to wait_s.
+        # One llama.cpp context serves one generation at a time; others wait up to wait_s,
+        # and beyond `queue` waiting requests a new one is refused at once.
         self._lock = threading.Lock()
         self.wait_s = wait_s
+        self.queue = queue
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
 
     def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
         """Tokens as they are generated (concurrent callers wait their turn, up to wait_s)."""
-        if not self._lock.acquire(timeout=self.wait_s):
+        with self._waiting_lock:
+            if self._waiting >= self.queue:
+                raise LLMError(f"the model has {self._waiting} requests waiting; try again soon")
+            self._waiting += 1
+        try:
+            acquired = self._lock.acquire(timeout=self.wait_s)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        if not acquired:
             raise LLMError(
                 f"the model is busy with other requests (waited {self.wait_s:.0f} s); try again"
             )
@@ -223,4 +237,5 @@ def load_llm(settings: Settings) -> LLM:
         settings.llm_threads,
         settings.llm_wait_seconds,
         settings.models_path,
+        settings.llm_queue,
     )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import lru_cache
 from typing import TypeVar
+
+import numpy as np
 
 from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.entities import Hit
@@ -52,14 +56,33 @@ class Retriever:
         self.rrf_k = rrf_k
         self.rerank_candidates = rerank_candidates
         self.dense_weight = dense_weight
+        # BM25 runs in its own thread (with its own connection) while the query is embedded
+        # and the dense search runs: the two take similar time, so the query takes the max.
+        self._keyword_threads = ThreadPoolExecutor(8, thread_name_prefix="enclave-bm25")
+        # Users repeat queries (retries, follow-ups, the same question from many people).
+        self._query_vector = lru_cache(maxsize=1024)(self._embed_query)
+
+    def clear_query_cache(self) -> None:
+        """Forget cached query vectors (after switching the embedding model; benchmarks)."""
+        self._query_vector.cache_clear()
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        vector = self.embedder.embed_query(query)
+        vector.setflags(write=False)  # shared by every caller of the cache
+        return vector
 
     def search(self, viewer: Viewer, query: str, k: int = 5) -> list[Hit]:
         """The top k permitted chunks for query, best first."""
         if k < 1 or not query.strip():
             return []
         pool = max(MIN_CANDIDATES, 3 * k)
-        dense = self.store.dense_search(viewer, self.embedder.embed_query(query), pool)
-        keyword = self.store.keyword_search(viewer, query, pool)
+        keyword_search = self._keyword_threads.submit(
+            self.store.keyword_search, viewer, query, pool
+        )
+        try:
+            dense = self.store.dense_search(viewer, self._query_vector(query), pool)
+        finally:
+            keyword = keyword_search.result()
         fused = reciprocal_rank_fusion(
             [[i for i, _ in dense], [i for i, _ in keyword]], self.rrf_k, (self.dense_weight, 1.0)
         )

@@ -57,6 +57,11 @@ class Database:
         self.migrate()
 
     @property
+    def url(self) -> str:
+        """The connection URL (of the embedded server, if that is the one in use)."""
+        return self._url
+
+    @property
     def conn(self) -> psycopg.Connection[dict[str, Any]]:
         """This thread's connection (opened on first use)."""
         conn = getattr(self._local, "conn", None)

@@ -95,6 +95,12 @@ class Principals(Database):
                 "(`enclave users add NAME --group GROUP`, or `--create-principals` on the CLI)"
             )
 
+    def ensure_principals(self, acl: Sequence[Principal]) -> None:
+        """Create the users and groups of an access list that do not exist yet."""
+        with self.conn.transaction():
+            for principal in acl:
+                self.ensure_principal(principal)
+
     def readers(self, document_id: int) -> list[dict[str, Any]]:
         """Every user who may read a document, with the access-list entries that let them."""
         return self.conn.execute(
