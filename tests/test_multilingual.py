@@ -39,3 +39,32 @@ def test_a_german_question_finds_the_english_passage(tmp_path: Path, database_ur
         query = enclave.embedder.embed_query("Wie viele Urlaubstage bekommen Mitarbeitende?")
         (best, _), *_ = enclave.store.dense_search(viewer, query, 3)
         assert enclave.store.hits(viewer, [best])[best].file_name == "leave.md"
+
+
+def test_language_detection_is_safe_from_many_threads_at_first_use() -> None:
+    """The detector loads on first use; threads arriving at once must not see it half set up
+    (found by benchmarks/load.py: a 500 under 32 concurrent clients)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import threading\n"
+        "from enclave.pipeline.language import language_of\n"
+        "errors, start = [], threading.Barrier(16)\n"
+        "def work(n):\n"
+        "    start.wait()\n"
+        "    try:\n"
+        "        for _ in range(50):\n"
+        "            assert language_of('Wie viele Urlaubstage gibt es?') == 'de'\n"
+        "            assert language_of('How long is the audit log kept?') == 'en'\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(len(errors), errors[:1])\n"
+    )
+    for _ in range(3):  # a fresh interpreter each time: the first use is what races
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        )
+        assert result.stdout.startswith("0 "), result.stdout + result.stderr

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from typing import Any
 
 # ISO code -> PostgreSQL text-search configuration. Both stemmers ship with PostgreSQL.
 TEXT_SEARCH_CONFIGS = {"en": "english", "de": "german"}
 
 
-@cache
-def _identifier() -> Any:
-    # Loading the model takes half a second: only when a text is first classified.
-    import py3langid
+_loading = threading.Lock()
+_loaded: list[Any] = []
 
-    # Only languages we have stemmers for: a short German passage must not be called Dutch.
-    py3langid.set_languages(list(TEXT_SEARCH_CONFIGS))
-    return py3langid
+
+def _identifier() -> Any:
+    """py3langid restricted to our languages, loaded once on first use.
+
+    Loading takes half a second, so it waits for the first text, under a lock: restricting
+    the languages while another thread classifies breaks that thread's scoring.
+    """
+    if not _loaded:
+        with _loading:
+            if not _loaded:
+                import py3langid
+
+                # Only languages we have stemmers for: a short German passage is not Dutch.
+                py3langid.set_languages(list(TEXT_SEARCH_CONFIGS))
+                _loaded.append(py3langid)
+    return _loaded[0]
 
 
 def language_of(text: str) -> str:
