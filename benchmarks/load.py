@@ -99,13 +99,28 @@ def client_loop(
             started = time.perf_counter()
             try:
                 response = one_request(client, route, rng)
-            except httpx.HTTPError:
-                results.append((route, 0, time.perf_counter() - started, True))
+            except httpx.HTTPError as exc:
+                print(f"ERROR {user} {route}: {exc!r}", file=sys.stderr, flush=True)
+                results.append((route, 0, time.perf_counter() - started, False))
                 continue
             elapsed = time.perf_counter() - started
             leak = False
             if response.status_code == 200:
-                leak = not shown_documents(route, response.json()) <= setup["readable"][user]
+                shown = shown_documents(route, response.json())
+                leak = not shown <= setup["readable"][user]
+                if leak:
+                    print(
+                        f"LEAK {user} {route}: {shown} not within {setup['readable'][user]}:"
+                        f" {response.text[:3000]}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            elif response.status_code not in (200, 503):
+                print(
+                    f"ERROR {user} {route} {response.status_code}: {response.text[:500]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             elif response.status_code == 503 and "retry-after" not in response.headers:
                 leak = False
                 response.status_code = 599  # a refusal must say when to come back
@@ -137,6 +152,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--server-log", type=Path, help="Write the server's log here.")
     args = parser.parse_args()
     rng = random.Random(11)
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +175,7 @@ def main() -> None:
             ],
             env=environment,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=args.server_log.open("w") if args.server_log else subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{args.port}"
         try:

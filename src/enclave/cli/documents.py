@@ -100,15 +100,15 @@ def enqueue_files(
 
     if acl:
         instance.store.ensure_principals(acl)
-    job_ids = enqueue(instance.store, paths, acl)
-    detail: dict[str, Any] = {"jobs": len(job_ids)}
+    files, job_ids = enqueue(instance.store, paths, acl)
+    detail: dict[str, Any] = {"files": files, "jobs": len(job_ids)}
     if acl is not None:
         detail["allow"] = [str(p) for p in acl]
     instance.store.record(Event(operator(), "cli", "ingest_queued", detail=detail))
     if as_json:
-        emit({"queued": len(job_ids), "job_ids": job_ids})
+        emit({"queued": files, "job_ids": job_ids})
     else:
-        out.print(f"{len(job_ids)} files queued; `enclave worker` ingests them")
+        out.print(f"{files} files queued in {len(job_ids)} jobs; `enclave worker` ingests them")
 
 
 def worker(

@@ -1,10 +1,11 @@
 """Ingest as jobs in PostgreSQL (procrastinate): enqueue files, and workers that ingest them.
 
 Any number of `enclave worker` processes, on any machine that reaches the database and the
-files, take one file at a time. Each file is ingested in its own transaction (a re-run of
-the same file finds it unchanged), so a job that is retried after its worker died neither
-loses nor duplicates a document. A worker that stops sending heartbeats is presumed dead:
-the other workers put its job back in the queue.
+files, take one job (a few files, embedded in shared batches) at a time. Each file is
+ingested in its own transaction (a re-run of the same file finds it unchanged), so a job
+that is retried after its worker died neither loses nor duplicates a document. A worker
+that stops sending heartbeats is presumed dead: the other workers put its job back in the
+queue.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
     from enclave.pipeline.wiring import Enclave
 
 QUEUE = "ingest"
-TASK = "enclave.ingest_file"
+TASK = "enclave.ingest_files"
+# Files per job: enough to fill the encoder's batches, few enough to spread over workers.
+FILES_PER_JOB = 8
 _SCHEMA_LOCK = 7361003
 
 log = logging.getLogger("enclave.worker")
@@ -35,18 +38,21 @@ tasks = procrastinate.Blueprint()
 
 
 @tasks.task(name=TASK, queue=QUEUE, retry=3, pass_context=True)
-def ingest_file(context: procrastinate.JobContext, path: str, allow: list[str] | None) -> dict:
-    """Ingest one file with the worker's Enclave; the job's result is the file's outcome."""
+def ingest_files(
+    context: procrastinate.JobContext, paths: list[str], allow: list[str] | None
+) -> dict[str, str]:
+    """Ingest a few files with the worker's Enclave; the job's result is each file's status."""
     enclave = context.additional_context["enclave"]
     acl = [Principal.parse(a) for a in allow] if allow is not None else None
-    (result,) = enclave.ingestor.ingest([Path(path)], acl).files
-    if result.status == "failed":
-        log.warning("%s: %s", path, result.error)
-    if result.status in ("added", "updated"):
-        detail = {"file": path, "status": result.status, "job_id": context.job.id}
-        ids = (result.document_id,)
+    report = enclave.ingestor.ingest([Path(p) for p in paths], acl)
+    for result in report.with_status("failed"):
+        log.warning("%s: %s", result.path, result.error)
+    changed = report.with_status("added") + report.with_status("updated")
+    if changed:
+        detail = {"files": len(paths), "changed": len(changed), "job_id": context.job.id}
+        ids = tuple(r.document_id for r in changed if r.document_id is not None)
         enclave.store.record(Event(operator(), "cli", "ingest", document_ids=ids, detail=detail))
-    return {"status": result.status, "document_id": result.document_id, "chunks": result.chunks}
+    return {r.path: r.status for r in report.files}
 
 
 def queue_app(database_url: str) -> procrastinate.App:
@@ -67,9 +73,17 @@ def ensure_queue(store: Store) -> None:
             store.conn.execute(SchemaManager.get_schema())
 
 
-def enqueue(store: Store, paths: Sequence[Path], allow: Sequence[Principal] | None) -> list[int]:
-    """One job per file under paths; their ids."""
-    files = sorted({f.resolve() for f in discover(p for p in paths if p.exists())})
+def enqueue(
+    store: Store,
+    paths: Sequence[Path],
+    allow: Sequence[Principal] | None,
+    files_per_job: int = FILES_PER_JOB,
+) -> tuple[int, list[int]]:
+    """Jobs for the files under paths, files_per_job each: (number of files, job ids)."""
+    files = [
+        str(f) for f in sorted({f.resolve() for f in discover(p for p in paths if p.exists())})
+    ]
+    batches = [files[i : i + files_per_job] for i in range(0, len(files), files_per_job)]
     entries = [str(p) for p in allow] if allow is not None else None
     ensure_queue(store)
 
@@ -78,10 +92,10 @@ def enqueue(store: Store, paths: Sequence[Path], allow: Sequence[Principal] | No
         async with app.open_async():
             task = app.tasks[f"enclave:{TASK}"]
             return await task.batch_defer_async(
-                *({"path": str(f), "allow": entries} for f in files)
+                *({"paths": batch, "allow": entries} for batch in batches)
             )
 
-    return asyncio.run(defer()) if files else []
+    return len(files), (asyncio.run(defer()) if batches else [])
 
 
 def run_worker(
