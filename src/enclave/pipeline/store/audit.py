@@ -178,7 +178,7 @@ class AuditTrail(Database):
         ).fetchall()
 
     def seen_by(self, user: str, since: datetime | None = None) -> list[dict[str, Any]]:
-        """The documents a user was shown passages of, with when and which chunks."""
+        """The documents a user was shown passages of, with how often, when and how."""
         return self.conn.execute(
             "select d.id as document_id, coalesce(doc.title, '(deleted)') as title, "
             "count(distinct l.id) as times, min(l.at) as first, max(l.at) as last, "
