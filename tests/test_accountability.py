@@ -14,6 +14,8 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from enclave.config import Settings
+from enclave.pipeline.embedding import Embedder
 from enclave.pipeline.retention import purge
 from enclave.server.conversations import Conversations
 from tests.server_harness import PASSWORDS, Running
@@ -307,3 +309,31 @@ def test_retention_and_deleted_documents(server: Running) -> None:
     assert check.ok and check.entries == len(remaining)
     bob.post("/api/search", json={"query": "vexilla", "k": 1})
     assert store.verify_audit().ok  # the chain goes on from the purged head
+
+
+def test_the_server_applies_retention_when_it_starts(
+    settings: Settings, embedder: Embedder
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from enclave.pipeline.wiring import Enclave
+    from enclave.server.app import create_app
+
+    with Enclave(replace(settings, retain_conversations_days=30)) as enclave:
+        enclave.__dict__["embedder"] = embedder
+        enclave.store.add_user("olga", [])
+        conversations = Conversations(enclave.store)
+        old = conversations.start("olga", "old")
+        conversations.add(old, "user", "An old question")
+        enclave.store.conn.execute(
+            "update messages set created_at = now() - interval '31 days' "
+            "where conversation_id = %s",
+            [old],
+        )
+        with TestClient(create_app(enclave)):
+            deadline = time.monotonic() + 30
+            while conversations.owns("olga", old) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert not conversations.owns("olga", old)
+        (entry,) = enclave.store.audit_entries(action="purge")
+        assert entry["interface"] == "server" and entry["detail"]["conversations"] == 1
