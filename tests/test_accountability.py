@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from enclave.config import Settings
 from enclave.pipeline.embedding import Embedder
 from enclave.pipeline.retention import purge
 from enclave.server.conversations import Conversations
-from tests.server_harness import PASSWORDS, Running
+from tests.server_harness import Running
 from tests.test_server import bearer, login, sse_events
 
 
@@ -223,8 +224,10 @@ def test_export_then_erase_leaves_only_pseudonymous_entries(server: Running) -> 
     root, store = bearer(server, "root"), server.enclave.store
     name, password = "zoltan9", "zoltan9-secret-pw"
     root.post("/api/users", json={"name": name, "groups": ["staff"], "password": password})
-    PASSWORDS[name] = password
-    browser, csrf = login(server, name)
+    browser = httpx.Client(base_url=server.url, timeout=120)
+    signed_in = browser.post("/login", data={"username": name, "password": password})
+    assert signed_in.status_code == 303
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', browser.get("/chat").text).group(1)
     browser.post(
         "/api/ask",
         json={"question": "What is the remote work policy?", "k": 2, "stream": False},
