@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -21,6 +21,10 @@ from enclave.cli.common import (
 from enclave.config import ConfigError
 from enclave.pipeline.access import check_name
 from enclave.pipeline.audit import Event, operator
+
+if TYPE_CHECKING:
+    from enclave.pipeline.wiring import Enclave
+    from enclave.server.accounts import Accounts
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
@@ -44,13 +48,11 @@ def users_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a user (or add an existing one to more groups)."""
-    from enclave.server.accounts import Accounts
-
     secret = read_password(password, password_stdin)
     with enclave(data_dir, as_json) as instance:
         groups = [check_name(g) for g in group or []]
         instance.store.add_user(check_name(name), groups)
-        accounts = Accounts(instance.store)
+        accounts = accounts_of(instance)
         if secret:
             accounts.set_password(name, secret)
         if admin:
@@ -64,6 +66,13 @@ def users_add(
     else:
         role = " (admin)" if is_admin else ""
         out.print(f"user {name}{role}: groups {', '.join(user['groups']) or '(none)'}")
+
+
+def accounts_of(instance: Enclave) -> Accounts:
+    """The accounts (the server's module, imported only by the commands that need it)."""
+    from enclave.server.accounts import Accounts
+
+    return Accounts(instance.store)
 
 
 def read_password(prompt: bool, stdin: bool) -> str | None:
@@ -82,11 +91,9 @@ def users_passwd(
     as_json: JsonFlag = False,
 ) -> None:
     """Set a user's password (ends their browser sessions)."""
-    from enclave.server.accounts import Accounts
-
     secret = read_password(True, password_stdin)
     with enclave(data_dir, as_json) as instance:
-        Accounts(instance.store).set_password(name, secret or "")
+        accounts_of(instance).set_password(name, secret or "")
         instance.store.record(Event(operator(), "cli", "password_set", subject=name))
     if as_json:
         emit({"user": name, "password_set": True})
@@ -102,10 +109,8 @@ def users_token(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a personal API token (shown once; stored hashed)."""
-    from enclave.server.accounts import Accounts
-
     with enclave(data_dir, as_json) as instance:
-        token_id, secret = Accounts(instance.store).create_token(name, token_name)
+        token_id, secret = accounts_of(instance).create_token(name, token_name)
         detail = {"token_id": token_id}
         instance.store.record(Event(operator(), "cli", "token_create", subject=name, detail=detail))
     if as_json:
@@ -121,10 +126,8 @@ def users_tokens(
     as_json: JsonFlag = False,
 ) -> None:
     """List a user's API tokens (never their secrets)."""
-    from enclave.server.accounts import Accounts
-
     with enclave(data_dir, as_json) as instance:
-        tokens = Accounts(instance.store).tokens(name)
+        tokens = accounts_of(instance).tokens(name)
     if as_json:
         emit({"user": name, "tokens": [asdict(t) for t in tokens]})
         return
@@ -141,10 +144,8 @@ def users_revoke(
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke an API token."""
-    from enclave.server.accounts import Accounts
-
     with enclave(data_dir, as_json) as instance:
-        revoked = Accounts(instance.store).revoke_token(name, token_id)
+        revoked = accounts_of(instance).revoke_token(name, token_id)
         if revoked:
             detail = {"token_id": token_id}
             instance.store.record(

@@ -69,12 +69,12 @@ def upload(
     target = _receive(file, svc.uploads, svc.upload_limit)
     try:
         (result,) = svc.enclave.ingestor.ingest([target], acl).files
+        if result.status == "failed":
+            raise HTTPException(422, f"{target.name}: {result.error}")
     except BaseException:
+        # Nothing of a refused or failed upload stays under uploads/.
         shutil.rmtree(target.parent, ignore_errors=True)
         raise
-    if result.status == "failed":
-        shutil.rmtree(target.parent, ignore_errors=True)
-        raise HTTPException(422, f"{target.name}: {result.error}")
     assert result.document_id is not None
     svc.enclave.store.set_owner(result.document_id, who.user)
     svc.record(
