@@ -71,3 +71,30 @@ def test_reingest_with_new_allow_list_changes_access(tmp_path: Path, enclave: En
     report = enclave.ingestor.ingest([path], [Principal("user", "carol")])
     (result,) = report.with_status("unchanged")
     assert enclave.store.acl(result.document_id) == [Principal("user", "carol")]
+
+
+def test_vectors_stay_in_the_table_rows(tmp_path: Path, enclave: Enclave) -> None:
+    """Full-size chunks pass PostgreSQL's 2 kB row limit; their vectors must not be TOASTed
+    (an exact scan would make one TOAST lookup per chunk: migration 009)."""
+    import random
+
+    rng = random.Random(3)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(7)) for _ in range(3000)]
+
+    def toasted(title: str) -> tuple[int, int]:
+        write(tmp_path / title / f"{title}.txt", " ".join(rng.sample(words, 1500)))
+        enclave.ingestor.ingest([tmp_path / title], ENG)
+        row = enclave.store.conn.execute(
+            "select count(*) as chunks, count(pg_column_toast_chunk_id(embedding)) as toasted "
+            "from chunks c join documents d on d.id = c.document_id where d.title = %s",
+            [title],
+        ).fetchone()
+        return row["chunks"], row["toasted"]
+
+    chunks, vectors_toasted = toasted("kept")
+    assert chunks >= 5 and vectors_toasted == 0
+    # The control: with pgvector's default storage the same kind of rows do toast the vector.
+    enclave.store.conn.execute("alter table chunks alter column embedding set storage external")
+    chunks, vectors_toasted = toasted("control")
+    assert chunks >= 5 and vectors_toasted >= chunks - 1  # all but a short last chunk

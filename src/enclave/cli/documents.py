@@ -372,7 +372,8 @@ def reindex(
         embedder = load_embedder(
             str(Path(embedding_model).resolve())
             if Path(embedding_model).exists()
-            else embedding_model
+            else embedding_model,
+            instance.settings.embedding_device,
         )
         with progress_bars(as_json) as progress:
             chunks = reembed(instance.store, embedder, progress)

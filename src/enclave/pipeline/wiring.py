@@ -34,7 +34,7 @@ class Enclave:
                 f"the index was built with embedding model {indexed!r}, not {wanted!r}: unset "
                 "ENCLAVE_EMBEDDING_MODEL, or switch with `enclave reindex --embedding-model`"
             )
-        return load_embedder(wanted)
+        return load_embedder(wanted, self.settings.embedding_device)
 
     @cached_property
     def chunker(self) -> Chunker:

@@ -12,6 +12,19 @@ from enclave.pipeline.embedding import same_model
 from enclave.pipeline.store.database import Database
 
 
+def hnsw_index(dim: int) -> str:
+    """The HNSW index over the chunks' vectors.
+
+    ef_construction 128 instead of pgvector's 64: on 122k real chunks (benchmarks/scale.py)
+    it raised recall@10 under a 15 % access filter from 0.920 to 0.949 at ef_search 200 and
+    from 0.959 to 0.977 at 400, for 42 s instead of 27 s of build time on 2 cores.
+    """
+    return (
+        "create index if not exists chunks_embedding_hnsw on chunks using hnsw "
+        f"((embedding::vector({dim})) vector_cosine_ops) with (m = 16, ef_construction = 128)"
+    )
+
+
 class EmbeddingIndex(Database):
     """The vectors' model and dimension, the HNSW index, and re-embedding in stages."""
 
@@ -25,10 +38,7 @@ class EmbeddingIndex(Database):
                     "insert into index_meta values ('embedding_model', %s), ('embedding_dim', %s)",
                     [name, str(dim)],
                 )
-                self.conn.execute(
-                    f"create index if not exists chunks_embedding_hnsw on chunks using hnsw "
-                    f"((embedding::vector({dim})) vector_cosine_ops)"
-                )
+                self.conn.execute(hnsw_index(dim))
             elif not same_model(meta["embedding_model"], name) or int(meta["embedding_dim"]) != dim:
                 raise ConfigError(
                     f"the index was built with embedding model {meta['embedding_model']!r} "
@@ -97,10 +107,7 @@ class EmbeddingIndex(Database):
                 "select count(*) as n from moved"
             ).fetchone()
             assert row is not None
-            self.conn.execute(
-                f"create index chunks_embedding_hnsw on chunks using hnsw "
-                f"((embedding::vector({dim})) vector_cosine_ops)"
-            )
+            self.conn.execute(hnsw_index(dim))
             self.conn.execute(
                 "delete from index_meta where key in ('embedding_model', 'embedding_dim')"
             )

@@ -17,7 +17,9 @@ from enclave.pipeline.store.embeddings import EmbeddingIndex
 BM25_K1 = 1.2
 BM25_B = 0.75
 # HNSW candidate list per requested result (pgvector ef_search = EF_FACTOR * k, at least 40).
-EF_FACTOR = 4
+# 8: ef_search 400 for the 50 candidates retrieval asks; on 122k real chunks that kept recall@10
+# against exact search at 0.977 (15 % readable) and 0.991 (all readable), at 15-21 ms.
+EF_FACTOR = 8
 
 
 class SearchQueries(EmbeddingIndex):

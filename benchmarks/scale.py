@@ -1,0 +1,363 @@
+"""Benchmark: approximate vs exact dense search and hybrid latency on a real 100k-chunk corpus.
+
+    # 1. the corpus: Debian documentation packages, loaded and chunked by Enclave's own code
+    apt-get download linux-doc-6.12 python3.11-doc postgresql-doc-15 perl-doc git-doc
+    .venv/bin/python benchmarks/scale.py corpus FILES_DIR OUT/chunks.jsonl.xz
+    # 2. the vectors (any machine with sentence-transformers; a GPU where there is one)
+    python benchmarks/scale.py embed OUT/chunks.jsonl.xz MODEL_DIR OUT/vectors [--part i/n]
+    # 3. the measurements, on this machine
+    .venv/bin/python benchmarks/scale.py run OUT/chunks.jsonl.xz OUT/vectors
+
+`run` loads the chunks and their vectors into a fresh embedded Enclave store (documents spread
+over 100 groups at random), asks Enclave's own dense search as users who may read 1 %, 15 %
+and 100 % of the chunks, compares each approximate top 10 with the exact top 10 (recall@10),
+and times the whole hybrid query (embed + dense + BM25 + fusion) through Enclave's retriever.
+Queries are section headings of the corpus: real text about the corpus's subjects. Prints
+markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import lzma
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from enclave.pipeline.wiring import Enclave
+
+GROUPS = 100
+READERS = {"reader1": 1, "reader15": 15, "reader100": 100}
+# ef_search = factor * 10 for a top 10; Enclave asks 50 candidates with factor 4 (ef 200).
+EF_FACTORS = (4, 10, 20, 40)
+
+
+def read_documents(paths: list[Path]) -> Iterator[dict]:
+    """The corpus step's documents, each with its chunks, in order."""
+    for path in paths:
+        with lzma.open(path, "rt") as lines:
+            for line in lines:
+                yield json.loads(line)
+
+
+def corpus(files: Path, out: Path) -> None:
+    """Load and chunk every file under files with Enclave's loaders and chunker."""
+    from tqdm import tqdm
+
+    from enclave.config import Settings
+    from enclave.pipeline.ingest import embedding_text
+    from enclave.pipeline.loaders import LoadError, discover, load
+    from enclave.pipeline.wiring import Enclave
+
+    paths = sorted(discover([files]))
+    written = 0
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Enclave(Settings.load(data_dir=Path(tmp))) as enclave,
+        lzma.open(out, "wt", preset=6) as sink,
+    ):
+        settings, chunker = enclave.settings, enclave.chunker
+        for path in tqdm(paths, desc="chunking", unit="file"):
+            try:
+                document = load(path, settings.max_file_mb * 2**20)
+            except LoadError:
+                continue
+            chunks = [
+                {
+                    "ordinal": c.ordinal,
+                    "text": c.text,
+                    "heading_path": list(c.heading_path),
+                    "char_start": c.char_start,
+                    "char_end": c.char_end,
+                    "token_count": c.token_count,
+                    "embed": embedding_text(document.title, c.heading_path, c.text),
+                }
+                for c in chunker.chunk(document)
+            ]
+            row = {
+                "source": str(path.relative_to(files)),
+                "title": document.title,
+                "mime": document.mime,
+                "text": document.text,
+                "content_hash": document.content_hash,
+                "chunks": chunks,
+            }
+            sink.write(json.dumps(row) + "\n")
+            written += len(chunks)
+    print(f"{len(paths)} files, {written} chunks -> {out}")
+
+
+def texts(documents: list[Path], out: Path) -> None:
+    """What the bi-encoder sees of every chunk, one JSON string a line: all a GPU machine needs."""
+    with lzma.open(out, "wt", preset=9) as sink:
+        for document in read_documents(documents):
+            for chunk in document["chunks"]:
+                sink.write(json.dumps(chunk["embed"]) + "\n")
+
+
+def read_texts(path: Path) -> list[str]:
+    with lzma.open(path, "rt") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def embed(
+    chunks: Path, model: str, out: Path, part: str, batch_sizes: list[int], cpu_sample: int
+) -> None:
+    """Vectors (float16) for part i/n of the chunks, by Enclave's Embedder; a chunks/s table.
+
+    Every batch size is timed on the first 20,000 texts of the part; the vectors come from the
+    last. cpu_sample texts are also timed on the CPU. The model runs in float32, as Enclave
+    runs it; float16 halves what travels back from a GPU machine. Shards of 10,000 vectors.
+    """
+    from enclave.pipeline.embedding import Embedder
+
+    index, count = (int(x) for x in part.split("/"))
+    texts = read_texts(chunks)
+    size = -(-len(texts) // count)
+    start = index * size
+    texts = texts[start : start + size]
+    print("| device | batch | chunks | seconds | chunks/s |\n|---|---:|---:|---:|---:|")
+    runs = [(batch, texts if batch == batch_sizes[-1] else texts[:20000]) for batch in batch_sizes]
+    embedder = Embedder(model)
+    if cpu_sample and str(embedder.model.device) != "cpu":
+        runs.insert(0, (32, texts[:cpu_sample]))
+    vectors = np.zeros(0)
+    for n, (batch, timed) in enumerate(runs):
+        on_cpu = n == 0 and len(runs) > len(batch_sizes)
+        current = Embedder(model, "cpu") if on_cpu else embedder
+        current.model.float()
+        current.embed_passages(timed[:256], batch_size=batch)  # warm-up: kernels, allocator
+        began = time.perf_counter()
+        vectors = current.embed_passages(timed, batch_size=batch)
+        took = time.perf_counter() - began
+        print(
+            f"| {current.model.device} | {batch} | {len(timed)} | {took:.1f} | "
+            f"{len(timed) / took:.0f} |",
+            flush=True,
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for offset in range(0, len(vectors), 10000):
+        shard = vectors[offset : offset + 10000].astype(np.float16)
+        np.save(out / f"vectors-{start + offset:07}.npy", shard)
+
+
+def load_corpus(enclave: Enclave, documents: list[Path], vectors: Path, rng) -> None:
+    """Store every document through the store's own write path, each readable by one group."""
+    from tqdm import tqdm
+
+    from enclave.pipeline.access import Principal
+    from enclave.pipeline.entities import Chunk, Document
+
+    store = enclave.store
+    shards = sorted(vectors.glob("vectors-*.npy"))
+    matrix = np.concatenate([np.load(shard) for shard in shards]).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    store.check_embedding_model(enclave.settings.embedding_model or "all-MiniLM-L6-v2", 384)
+    # Built once after loading, as a bulk load would; inserting into it row by row is slower.
+    store.conn.execute("drop index if exists chunks_embedding_hnsw")
+    offset = 0
+    bar = tqdm(total=len(matrix), desc="loading", unit="chunk")
+    for row in read_documents(documents):
+        chunks = [
+            Chunk(
+                ordinal=c["ordinal"],
+                text=c["text"],
+                char_start=c["char_start"],
+                char_end=c["char_end"],
+                page=None,
+                heading_path=tuple(c["heading_path"]),
+                token_count=c["token_count"],
+            )
+            for c in row["chunks"]
+        ]
+        if not chunks:
+            continue
+        document = Document(
+            source=row["source"],
+            title=row["title"],
+            mime=row["mime"],
+            text=row["text"],
+            sections=(),
+            section_starts=(),
+            content_hash=row["content_hash"],
+        )
+        group = Principal("group", f"g{int(rng.integers(GROUPS))}")
+        n = len(chunks)
+        store.replace_document(
+            document, chunks, matrix[offset : offset + n], ["english"] * n, [group]
+        )
+        offset += n
+        bar.update(n)
+    bar.close()
+    assert offset == len(matrix), f"{offset} chunks but {len(matrix)} vectors"
+    for user, groups in READERS.items():
+        store.add_user(user, [f"g{i}" for i in range(groups)])
+    store.conn.execute("analyze")
+
+
+def build_hnsw(enclave: Enclave, m: int, ef_construction: int) -> float:
+    """(Re)build the HNSW index with these parameters; seconds taken."""
+    conn = enclave.store.conn
+    conn.execute("drop index if exists chunks_embedding_hnsw")
+    conn.execute("set maintenance_work_mem = '2GB'")
+    began = time.perf_counter()
+    conn.execute(
+        "create index chunks_embedding_hnsw on chunks using hnsw "
+        f"((embedding::vector(384)) vector_cosine_ops) with (m = {m}, "
+        f"ef_construction = {ef_construction})"
+    )
+    return time.perf_counter() - began
+
+
+def queries(documents: list[Path], count: int, rng) -> list[str]:
+    """Section headings of the corpus (reStructuredText underlined lines, 3+ words) as queries."""
+    headings = set()
+    for document in read_documents(documents):
+        lines = document["text"].splitlines()
+        for line, under in itertools.pairwise(lines):
+            marks = set(under.strip())
+            underlined = (
+                len(marks) == 1 and marks <= set("=-~^*") and len(under.strip()) >= len(line)
+            )
+            if underlined and len(line.split()) >= 3:
+                headings.add(line.strip())
+    ordered = sorted(headings)
+    return [ordered[int(i)] for i in rng.choice(len(ordered), count, replace=False)]
+
+
+def dense_rows(enclave: Enclave, vectors: list[np.ndarray], label: str) -> list[str]:
+    """Exact and HNSW (ef_search sweep) dense search: recall@10 against exact, latency."""
+    from enclave.pipeline.store import search
+
+    store, rows = enclave.store, []
+    exact_limit, ef_factor = store.settings.exact_search_limit, search.EF_FACTOR
+    for user in READERS:
+        viewer = store.viewer(user)
+        permitted = store.conn.execute(
+            "select sum(chunk_count) as n from documents where id in (select document_id "
+            "from document_acl where principal_id = any(%s))",
+            [viewer.principals],
+        ).fetchone()["n"]
+        store.settings = replace(store.settings, exact_search_limit=10**9)
+        exact, took = [], []
+        for vector in vectors:
+            began = time.perf_counter()
+            exact.append([i for i, _ in store.dense_search(viewer, vector, 10)])
+            took.append(time.perf_counter() - began)
+        rows.append(row(label, user, permitted, "exact", 1.0, took))
+        store.settings = replace(store.settings, exact_search_limit=0)
+        for factor in EF_FACTORS:
+            search.EF_FACTOR = factor
+            hits, took = 0, []
+            for vector, truth in zip(vectors, exact, strict=True):
+                began = time.perf_counter()
+                found = [i for i, _ in store.dense_search(viewer, vector, 10)]
+                took.append(time.perf_counter() - began)
+                hits += len(set(found) & set(truth))
+            recall = hits / max(1, sum(len(t) for t in exact))
+            rows.append(row(label, user, permitted, f"HNSW ef_search {factor * 10}", recall, took))
+        search.EF_FACTOR = ef_factor
+        store.settings = replace(store.settings, exact_search_limit=exact_limit)
+    return rows
+
+
+def hybrid_rows(enclave: Enclave, texts: list[str], label: str) -> list[str]:
+    """The whole query as the server runs it (embed, dense alongside BM25, fuse, fetch 5)."""
+    rows = []
+    for user in READERS:
+        viewer = enclave.store.viewer(user)
+        cold, warm = [], []
+        for text in texts:
+            enclave.retriever.clear_query_cache()
+            began = time.perf_counter()
+            enclave.retriever.search(viewer, text, 5)
+            cold.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            enclave.retriever.search(viewer, text, 5)
+            warm.append(time.perf_counter() - began)
+        rows.append(row(label, user, None, "hybrid", None, cold))
+        rows.append(row(label, user, None, "hybrid, repeated query", None, warm))
+    return rows
+
+
+def row(label, user, permitted, query, recall, took) -> str:
+    shown = "" if recall is None else f"{recall:.3f}"
+    count = "" if permitted is None else f"{permitted:,}"
+    p50, p95 = (float(np.percentile(took, q)) * 1000 for q in (50, 95))
+    return f"| {label} | {user} | {count} | {query} | {shown} | {p50:.1f} | {p95:.1f} |"
+
+
+def run(
+    documents: list[Path],
+    vectors: Path,
+    data_dir: Path,
+    count: int,
+    hnsw: list[tuple[int, int]],
+) -> None:
+    """Load (once per data_dir), then print the dense and hybrid tables."""
+    from enclave.config import Settings
+    from enclave.pipeline.wiring import Enclave
+
+    rng = np.random.default_rng(11)
+    with Enclave(Settings.load(data_dir=data_dir)) as enclave:
+        if not enclave.store.counts()["chunks"]:
+            began = time.perf_counter()
+            load_corpus(enclave, documents, vectors, rng)
+            print(f"<!-- loaded in {time.perf_counter() - began:.0f} s -->")
+        texts = queries(documents, count, rng)
+        vectors_of = [enclave.embedder.embed_query(t) for t in texts]
+        header = "| index | user | permitted chunks | search | recall@10 | p50 ms | p95 ms |"
+        print(header + "\n|---|---|---:|---|---:|---:|---:|")
+        chunks = enclave.store.counts()["chunks"]
+        for m, ef_construction in hnsw:
+            took = build_hnsw(enclave, m, ef_construction)
+            label = f"{chunks:,} chunks, m={m} ef_c={ef_construction}"
+            print(f"<!-- HNSW built in {took:.0f} s -->")
+            print("\n".join(dense_rows(enclave, vectors_of, label)), flush=True)
+        print("\n".join(hybrid_rows(enclave, texts, f"{chunks:,} chunks")), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    step = commands.add_parser("corpus", help="load and chunk the files")
+    step.add_argument("files", type=Path)
+    step.add_argument("out", type=Path)
+    step = commands.add_parser("embed", help="embed part i/n of the chunks")
+    step.add_argument("model")
+    step.add_argument("out", type=Path)
+    step.add_argument("--part", default="0/1")
+    step.add_argument("--batch-sizes", type=int, nargs="+", default=[32])
+    step.add_argument("--cpu-sample", type=int, default=0)
+    step.add_argument("texts", type=Path)
+    step = commands.add_parser("texts", help="the embedding texts of the corpus, for embed")
+    step.add_argument("out", type=Path)
+    step.add_argument("documents", type=Path, nargs="+")
+    step = commands.add_parser("run", help="load, then measure recall and latency")
+    step.add_argument("vectors", type=Path)
+    step.add_argument("documents", type=Path, nargs="+")
+    step.add_argument("--data-dir", type=Path, required=True)
+    step.add_argument("--queries", type=int, default=100)
+    step.add_argument("--hnsw", nargs="+", default=["16,64"], help="m,ef_construction ...")
+    args = parser.parse_args()
+    if args.command == "corpus":
+        corpus(args.files, args.out)
+    elif args.command == "texts":
+        texts(args.documents, args.out)
+    elif args.command == "embed":
+        embed(args.texts, args.model, args.out, args.part, args.batch_sizes, args.cpu_sample)
+    elif args.command == "run":
+        hnsw = [tuple(int(x) for x in spec.split(",")) for spec in args.hnsw]
+        run(args.documents, args.vectors, args.data_dir, args.queries, hnsw)
+
+
+if __name__ == "__main__":
+    main()
