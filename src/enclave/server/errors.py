@@ -7,6 +7,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enclave.pipeline.access import AccessError
@@ -49,6 +50,13 @@ def install_error_handling(app: FastAPI) -> None:
     async def model_unavailable(request: Request, exc: LLMError) -> JSONResponse:
         response = error(503, str(exc), "server_error")
         response.headers["Retry-After"] = "10"
+        return response
+
+    @app.exception_handler(PoolTimeout)
+    async def database_busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("no database connection free for %s: %s", request.url.path, exc)
+        response = error(503, "the database is busy; try again shortly", "server_error")
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.exception_handler(InputTooLong)

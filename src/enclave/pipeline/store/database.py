@@ -5,6 +5,10 @@ external (ENCLAVE_DATABASE_URL). Access lists are enforced twice on every read: 
 filter on the permitted principals in each query (ACL_FILTER), and row-level security policies
 evaluated as the role enclave_reader for the user named in the transaction-local setting
 enclave.user (`reading_as`).
+
+Reads as a user take a connection from a bounded pool (psycopg_pool) for one transaction; it
+is reset when it goes back and checked when it is taken, so no read runs under another user's
+role or setting. Writes and administration use one connection per thread.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import psutil
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from enclave.config import ConfigError, Settings
 
@@ -55,6 +60,18 @@ class Database:
         self._connections_lock = threading.Lock()
         self._vector_ready = False
         self.migrate()
+        self._readers = ConnectionPool(
+            self._url,
+            min_size=1,
+            max_size=settings.database_pool_size,
+            timeout=settings.database_pool_wait_seconds,
+            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
+            configure=register_vector,
+            check=_check_clean,
+            reset=_reset,
+            name="enclave-readers",
+            open=True,
+        )
 
     @property
     def url(self) -> str:
@@ -99,6 +116,7 @@ class Database:
 
     def close(self) -> None:
         """Close the connections; the embedded server stops when its last user is gone."""
+        self._readers.close()
         with self._connections_lock:
             for conn in self._connections:
                 conn.close()
@@ -145,12 +163,35 @@ class Database:
 
     @contextmanager
     def reading_as(self, viewer: Viewer) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        """A read-only transaction as enclave_reader, so RLS applies for this user."""
-        with self.conn.transaction(), self.conn.cursor() as cur:
+        """A read-only transaction as enclave_reader, so RLS applies for this user.
+
+        On a pooled connection; waits at most ENCLAVE_DATABASE_POOL_WAIT_SECONDS for one
+        (psycopg_pool.PoolTimeout, a 503 in the server).
+        """
+        with self._readers.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute("set transaction read only")
             cur.execute("set local role enclave_reader")
             cur.execute("select set_config('enclave.user', %s, true)", [viewer.user])
             yield cur
+
+
+def _reset(conn: psycopg.Connection[Any]) -> None:
+    """Back in the pool: drop any role, setting or session state a reader left."""
+    conn.execute("discard all")
+
+
+def _check_clean(conn: psycopg.Connection[Any]) -> None:
+    """Taken from the pool: refuse a connection that still carries a reader's role or user.
+
+    Closed, so that the pool replaces it instead of handing it back; the reader gets another.
+    """
+    row = conn.execute(
+        "select current_user = session_user as own_role, "
+        "coalesce(current_setting('enclave.user', true), '') as viewer"
+    ).fetchone()
+    if row is None or not row["own_role"] or row["viewer"]:
+        conn.close()
+        raise psycopg.OperationalError("pooled connection still carries a reader's role or user")
 
 
 def _forget_dead_handles(pgdata: Path) -> None:
