@@ -157,7 +157,7 @@ def test_a_full_queue_is_refused_at_once(llm: LlamaCppLLM) -> None:
         waiter = threading.Thread(target=lambda: list(llm.stream(prompt, 2)))
         waiter.start()
         deadline = time.monotonic() + 10
-        while llm._waiting < 1 and time.monotonic() < deadline:
+        while len(llm._waiting) < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
         started = time.monotonic()
         with pytest.raises(LLMError, match="waiting"):
@@ -168,3 +168,34 @@ def test_a_full_queue_is_refused_at_once(llm: LlamaCppLLM) -> None:
         llm.queue, llm.wait_s = saved
     waiter.join(timeout=60)
     assert not waiter.is_alive()
+
+
+def test_waiting_requests_get_the_model_in_arrival_order(llm: LlamaCppLLM) -> None:
+    """Five requests queue behind a running generation and are served first come, first served."""
+    import threading
+
+    prompt = build_prompt_without_sources("Name a colour.")
+    order: list[int] = []
+    holder = llm.stream(prompt, 50)
+    next(holder)  # the model is busy from here
+
+    def ask(n: int) -> None:
+        generation = llm.stream(prompt, 5)
+        next(generation)  # returns once this request holds the model
+        order.append(n)
+        generation.close()
+
+    threads = []
+    try:
+        for n in range(5):
+            threads.append(threading.Thread(target=ask, args=(n,)))
+            threads[-1].start()
+            deadline = time.monotonic() + 10
+            while len(llm._waiting) < n + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)  # n is in line before n + 1 arrives
+        assert len(llm._waiting) == 5
+    finally:
+        holder.close()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert order == [0, 1, 2, 3, 4]

@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -105,29 +106,18 @@ class LlamaCppLLM:
             ) from exc
         self.chat = "tokenizer.chat_template" in self.llm.metadata
         self.context = context
-        # One llama.cpp context serves one generation at a time; others wait up to wait_s,
-        # and beyond `queue` waiting requests a new one is refused at once.
-        self._lock = threading.Lock()
+        # One llama.cpp context serves one generation at a time. Others wait in arrival order
+        # (a plain lock wakes waiters in no particular order) up to wait_s; beyond `queue`
+        # waiting requests a new one is refused at once.
+        self._turns = threading.Condition()
+        self._waiting: deque[object] = deque()
+        self._busy = False
         self.wait_s = wait_s
         self.queue = queue
-        self._waiting = 0
-        self._waiting_lock = threading.Lock()
 
     def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
         """Tokens as they are generated (concurrent callers wait their turn, up to wait_s)."""
-        with self._waiting_lock:
-            if self._waiting >= self.queue:
-                raise LLMError(f"the model has {self._waiting} requests waiting; try again soon")
-            self._waiting += 1
-        try:
-            acquired = self._lock.acquire(timeout=self.wait_s)
-        finally:
-            with self._waiting_lock:
-                self._waiting -= 1
-        if not acquired:
-            raise LLMError(
-                f"the model is busy with other requests (waited {self.wait_s:.0f} s); try again"
-            )
+        self._take_turn()
         try:
             yield from self._generate(prompt, max_tokens)
         except ValueError as exc:
@@ -138,7 +128,29 @@ class LlamaCppLLM:
                 f"({exc}); ask a shorter question"
             ) from exc
         finally:
-            self._lock.release()
+            with self._turns:
+                self._busy = False
+                self._turns.notify_all()
+
+    def _take_turn(self) -> None:
+        """Wait until every earlier caller has had the model, then hold it (LLMError if not)."""
+        me = object()
+        with self._turns:
+            if len(self._waiting) >= self.queue:
+                raise LLMError(
+                    f"the model has {len(self._waiting)} requests waiting; try again soon"
+                )
+            self._waiting.append(me)
+            if not self._turns.wait_for(
+                lambda: not self._busy and self._waiting[0] is me, timeout=self.wait_s
+            ):
+                self._waiting.remove(me)
+                self._turns.notify_all()  # the next in line may be first now
+                raise LLMError(
+                    f"the model is busy with other requests (waited {self.wait_s:.0f} s); try again"
+                )
+            self._waiting.popleft()
+            self._busy = True
 
     def _generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
         if self.chat:
