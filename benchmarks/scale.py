@@ -274,8 +274,11 @@ def hybrid_rows(enclave: Enclave, texts: list[str], label: str) -> list[str]:
     rows = []
     for user in READERS:
         viewer = enclave.store.viewer(user)
-        cold, warm = [], []
+        cold, warm, keyword = [], [], []
         for text in texts:
+            began = time.perf_counter()
+            enclave.store.keyword_search(viewer, text, 50)
+            keyword.append(time.perf_counter() - began)
             enclave.retriever.clear_query_cache()
             began = time.perf_counter()
             enclave.retriever.search(viewer, text, 5)
@@ -283,6 +286,7 @@ def hybrid_rows(enclave: Enclave, texts: list[str], label: str) -> list[str]:
             began = time.perf_counter()
             enclave.retriever.search(viewer, text, 5)
             warm.append(time.perf_counter() - began)
+        rows.append(row(label, user, None, "bm25 alone (50)", None, keyword))
         rows.append(row(label, user, None, "hybrid", None, cold))
         rows.append(row(label, user, None, "hybrid, repeated query", None, warm))
     return rows

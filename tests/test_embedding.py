@@ -1,0 +1,40 @@
+"""Query vectors from ONNX Runtime are the model's own; without ONNX, PyTorch serves them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from enclave.pipeline.embedding import Embedder
+
+QUERIES = [
+    "How do I configure the PCI Express advanced error reporting driver?",
+    "Wie viele Urlaubstage bekommen Mitarbeitende?",
+    "token " * 600,  # longer than the model's window: truncated the same way
+    "ß",
+]
+
+
+def torch_vector(embedder: Embedder, text: str) -> np.ndarray:
+    return embedder.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[0]
+
+
+def test_onnx_query_vectors_equal_the_models_own(embedder: Embedder) -> None:
+    assert embedder._queries is not None, "the packaged model must export"
+    for text in QUERIES:
+        fast = embedder.embed_query(text)
+        assert fast.dtype == np.float32 and fast.shape == (embedder.dim,)
+        assert float(np.dot(fast, torch_vector(embedder, text))) > 0.99999
+
+
+def test_a_model_that_does_not_export_still_embeds_queries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    plain = Embedder("all-MiniLM-L6-v2", "cpu")
+    assert plain._queries is None
+    for text in QUERIES[:2]:
+        assert float(np.dot(plain.embed_query(text), torch_vector(plain, text))) > 0.99999
