@@ -10,6 +10,7 @@ from rich.table import Table
 from enclave.cli.common import (
     CreatePrincipals,
     DataDir,
+    DocumentRef,
     JsonFlag,
     emit,
     enclave,
@@ -27,7 +28,7 @@ acl_app = typer.Typer(help="Show or change who may read a document.", no_args_is
 
 @acl_app.command("show")
 def acl_show(
-    document: Annotated[str, typer.Argument(help="Document id, path or file name.")],
+    document: DocumentRef,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -43,7 +44,7 @@ def acl_show(
 
 @acl_app.command("set")
 def acl_set(
-    document: Annotated[str, typer.Argument(help="Document id, path or file name.")],
+    document: DocumentRef,
     allow: Annotated[
         list[str], typer.Option("--allow", help="user:NAME or group:NAME (repeatable).")
     ],
@@ -71,7 +72,7 @@ def acl_set(
 
 @acl_app.command("who-can-read")
 def who_can_read(
-    document: Annotated[str, typer.Argument(help="Document id, path or file name.")],
+    document: DocumentRef,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from enclave.cli.acl import resolve_document
-from enclave.cli.common import DataDir, JsonFlag, emit, enclave, err, excerpt, out
+from enclave.cli.common import DataDir, DocumentRef, JsonFlag, emit, enclave, err, excerpt, out
 from enclave.pipeline.audit import operator, parse_since
 
 audit_app = typer.Typer(help="Read and verify the audit trail.", no_args_is_help=True)
@@ -93,7 +93,7 @@ def audit_verify(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
 
 @audit_app.command("who-saw")
 def who_saw(
-    document: Annotated[str, typer.Argument(help="Document id, path or file name.")],
+    document: DocumentRef,
     since: Since = None,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,

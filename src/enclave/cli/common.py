@@ -32,6 +32,7 @@ DataDir = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 AsUser = Annotated[str, typer.Option("--as", help="The user on whose behalf to read.")]
 K = Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Number of results.")]
+DocumentRef = Annotated[str, typer.Argument(help="Document id, path or file name.")]
 CreatePrincipals = Annotated[
     bool,
     typer.Option(
