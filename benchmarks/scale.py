@@ -1,12 +1,13 @@
 """Benchmark: approximate vs exact dense search and hybrid latency on a real 100k-chunk corpus.
 
     # 1. the corpus: Debian documentation packages, loaded and chunked by Enclave's own code
-    apt-get download linux-doc-6.12 python3.11-doc postgresql-doc-15 perl-doc git-doc
-    .venv/bin/python benchmarks/scale.py corpus FILES_DIR OUT/chunks.jsonl.xz
+    apt-get download linux-doc-6.12 python3.11-doc   # unpack; gunzip the kernel's .rst.gz
+    .venv/bin/python benchmarks/scale.py corpus FILES_DIR OUT/linux.jsonl.xz   # one per package
+    .venv/bin/python benchmarks/scale.py texts OUT/texts.xz OUT/*.jsonl.xz
     # 2. the vectors (any machine with sentence-transformers; a GPU where there is one)
-    python benchmarks/scale.py embed OUT/chunks.jsonl.xz MODEL_DIR OUT/vectors [--part i/n]
+    python benchmarks/scale.py embed MODEL_DIR OUT/vectors OUT/texts.xz [--part i/n]
     # 3. the measurements, on this machine
-    .venv/bin/python benchmarks/scale.py run OUT/chunks.jsonl.xz OUT/vectors
+    .venv/bin/python benchmarks/scale.py run OUT/vectors OUT/*.jsonl.xz --data-dir DIR
 
 `run` loads the chunks and their vectors into a fresh embedded Enclave store (documents spread
 over 100 groups at random), asks Enclave's own dense search as users who may read 1 %, 15 %
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 GROUPS = 100
 READERS = {"reader1": 1, "reader15": 15, "reader100": 100}
-# ef_search = factor * 10 for a top 10; Enclave asks 50 candidates with factor 4 (ef 200).
+# ef_search = factor * 10 for a top 10; Enclave asks 50 candidates with EF_FACTOR 8 (ef 400).
 EF_FACTORS = (4, 10, 20, 40)
 
 
@@ -109,9 +110,9 @@ def read_texts(path: Path) -> list[str]:
 
 
 def embed(
-    chunks: Path, model: str, out: Path, part: str, batch_sizes: list[int], cpu_sample: int
+    texts_file: Path, model: str, out: Path, part: str, batch_sizes: list[int], cpu_sample: int
 ) -> None:
-    """Vectors (float16) for part i/n of the chunks, by Enclave's Embedder; a chunks/s table.
+    """Vectors (float16) for part i/n of the texts, by Enclave's Embedder; a chunks/s table.
 
     Every batch size is timed on the first 20,000 texts of the part; the vectors come from the
     last. cpu_sample texts are also timed on the CPU. The model runs in float32, as Enclave
@@ -120,19 +121,19 @@ def embed(
     from enclave.pipeline.embedding import Embedder
 
     index, count = (int(x) for x in part.split("/"))
-    texts = read_texts(chunks)
+    texts = read_texts(texts_file)
     size = -(-len(texts) // count)
     start = index * size
     texts = texts[start : start + size]
     print("| device | batch | chunks | seconds | chunks/s |\n|---|---:|---:|---:|---:|")
-    runs = [(batch, texts if batch == batch_sizes[-1] else texts[:20000]) for batch in batch_sizes]
     embedder = Embedder(model)
-    if cpu_sample and str(embedder.model.device) != "cpu":
-        runs.insert(0, (32, texts[:cpu_sample]))
-    vectors = np.zeros(0)
-    for n, (batch, timed) in enumerate(runs):
-        on_cpu = n == 0 and len(runs) > len(batch_sizes)
-        current = Embedder(model, "cpu") if on_cpu else embedder
+    runs = [
+        (embedder, batch, texts if batch == batch_sizes[-1] else texts[:20000])
+        for batch in batch_sizes
+    ]
+    if cpu_sample and embedder.model.device.type != "cpu":
+        runs.insert(0, (Embedder(model, "cpu"), 32, texts[:cpu_sample]))
+    for current, batch, timed in runs:
         current.model.float()
         current.embed_passages(timed[:256], batch_size=batch)  # warm-up: kernels, allocator
         began = time.perf_counter()
