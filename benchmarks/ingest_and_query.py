@@ -21,6 +21,7 @@ import numpy as np
 
 from enclave.config import Settings
 from enclave.pipeline.access import Principal
+from enclave.pipeline.embedding import MINILM
 from enclave.pipeline.ingest import embedding_text
 from enclave.pipeline.wiring import Enclave
 
@@ -187,7 +188,7 @@ def main() -> None:
     sample = [questions[int(i)] for i in rng.choice(len(questions), args.queries, replace=False)]
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Enclave(Settings.load(data_dir=Path(tmp))) as enclave,
+        Enclave(Settings.load(data_dir=Path(tmp), embedding_model=MINILM)) as enclave,
     ):
         print(f"## Ingest throughput ({len(paragraphs)} XQuAD paragraphs, de + en)\n")
         print("\n".join(bench_ingest(enclave, paragraphs, Path(tmp))))

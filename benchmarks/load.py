@@ -29,6 +29,7 @@ import numpy as np
 
 from enclave.config import Settings
 from enclave.demo import setup_demo
+from enclave.pipeline.embedding import MINILM
 from enclave.pipeline.wiring import Enclave
 from enclave.server.accounts import Accounts
 
@@ -47,7 +48,7 @@ GROUPS = ["engineering", "hr", "staff"]
 
 def prepare(data_dir: Path, extra_users: int, rng: random.Random) -> dict[str, Any]:
     """Demo data, users and tokens; what each user may read."""
-    with Enclave(Settings.load(data_dir=data_dir)) as enclave:
+    with Enclave(Settings.load(data_dir=data_dir, embedding_model=MINILM)) as enclave:
         setup_demo(enclave)
         for n in range(extra_users):
             enclave.store.add_user(f"user{n}", rng.sample(GROUPS, rng.randint(0, 2)))

@@ -24,6 +24,7 @@ import numpy as np
 
 from enclave.config import Settings
 from enclave.pipeline.access import Principal
+from enclave.pipeline.embedding import MINILM
 from enclave.pipeline.wiring import Enclave
 
 
@@ -46,7 +47,7 @@ def enclave_run(
     folder.mkdir()
     for name, text in documents:
         (folder / f"{name}.txt").write_text(text)
-    with Enclave(Settings.load(data_dir=tmp / "data")) as enclave:
+    with Enclave(Settings.load(data_dir=tmp / "data", embedding_model=MINILM)) as enclave:
         enclave.store.add_user("reader", ["all"])
         _ = enclave.ingestor  # model loading is not ingest time
         started = time.perf_counter()

@@ -76,7 +76,7 @@ def build_cache(out: Path) -> None:
             enclave.embedder,
             None,
             settings.rrf_k,
-            dense_weight=settings.dense_weight,
+            dense_weight=enclave.dense_weight,
         )
         enclave_id = {dataset_id: doc for doc, dataset_id in evaluator.doc_of.items()}
         human = [

@@ -54,6 +54,7 @@ def corpus(files: Path, out: Path) -> None:
     from tqdm import tqdm
 
     from enclave.config import Settings
+    from enclave.pipeline.embedding import MINILM
     from enclave.pipeline.ingest import embedding_text
     from enclave.pipeline.loaders import LoadError, discover, load
     from enclave.pipeline.wiring import Enclave
@@ -62,7 +63,7 @@ def corpus(files: Path, out: Path) -> None:
     written = 0
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Enclave(Settings.load(data_dir=Path(tmp))) as enclave,
+        Enclave(Settings.load(data_dir=Path(tmp), embedding_model=MINILM)) as enclave,
         lzma.open(out, "wt", preset=6) as sink,
     ):
         settings, chunker = enclave.settings, enclave.chunker
@@ -161,7 +162,7 @@ def load_corpus(enclave: Enclave, documents: list[Path], vectors: Path, rng) -> 
     shards = sorted(vectors.glob("vectors-*.npy"))
     matrix = np.concatenate([np.load(shard) for shard in shards]).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    store.check_embedding_model(enclave.settings.embedding_model or "all-MiniLM-L6-v2", 384)
+    store.check_embedding_model(enclave.embedder.name, 384)
     # Built once after loading, as a bulk load would; inserting into it row by row is slower.
     store.conn.execute("drop index if exists chunks_embedding_hnsw")
     offset = 0
@@ -309,10 +310,11 @@ def run(
 ) -> None:
     """Load (once per data_dir), then print the dense and hybrid tables."""
     from enclave.config import Settings
+    from enclave.pipeline.embedding import MINILM
     from enclave.pipeline.wiring import Enclave
 
     rng = np.random.default_rng(11)
-    with Enclave(Settings.load(data_dir=data_dir)) as enclave:
+    with Enclave(Settings.load(data_dir=data_dir, embedding_model=MINILM)) as enclave:
         if not enclave.store.counts()["chunks"]:
             began = time.perf_counter()
             load_corpus(enclave, documents, vectors, rng)

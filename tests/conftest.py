@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from enclave.config import Settings
-from enclave.pipeline.embedding import Embedder
+from enclave.config import DEFAULT_EMBEDDING_MODEL, Settings
+from enclave.pipeline.embedding import MINILM, Embedder, TextEmbedder, load_embedder
 from enclave.pipeline.wiring import Enclave
 
 
@@ -37,8 +37,15 @@ def database_url(pg_server: object) -> str:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder("all-MiniLM-L6-v2")
+def embedder() -> TextEmbedder:
+    """The default embedding model of a new index, loaded once."""
+    return load_embedder(DEFAULT_EMBEDDING_MODEL)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Embedder:
+    """The packaged sentence-transformers model (what the workshop fine-tunes)."""
+    return Embedder(MINILM)
 
 
 @pytest.fixture
@@ -47,7 +54,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def enclave(settings: Settings, embedder: Embedder) -> Iterator[Enclave]:
+def enclave(settings: Settings, embedder: TextEmbedder) -> Iterator[Enclave]:
     instance = Enclave(settings)
     instance.__dict__["embedder"] = embedder  # share the loaded model across tests
     yield instance
@@ -69,7 +76,7 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, pg_server: object, embedder: Embedder, llm: object
+    tmp_path_factory: pytest.TempPathFactory, pg_server: object, embedder: TextEmbedder, llm: object
 ) -> Iterator[object]:
     """A real HTTP server (demo corpus, users alice, bob and admin root), one per test module."""
     from tests.server_harness import running_server

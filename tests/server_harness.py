@@ -14,7 +14,7 @@ import uvicorn
 
 from enclave.config import Settings
 from enclave.demo import setup_demo
-from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.llm import LLM
 from enclave.pipeline.wiring import Enclave
 from enclave.server.accounts import Accounts
@@ -45,7 +45,7 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    data_dir: Path, database_url: str, embedder: Embedder, llm: LLM, max_file_mb: int = 1
+    data_dir: Path, database_url: str, embedder: TextEmbedder, llm: LLM, max_file_mb: int = 1
 ) -> Iterator[Running]:
     """Demo corpus, users alice/bob (no admin) and root (admin), served over real HTTP."""
     settings = Settings.load(

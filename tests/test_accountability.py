@@ -16,7 +16,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from enclave.config import Settings
-from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.retention import purge
 from enclave.server.conversations import Conversations
 from tests.server_harness import Running
@@ -315,7 +315,7 @@ def test_retention_and_deleted_documents(server: Running) -> None:
 
 
 def test_the_server_applies_retention_when_it_starts(
-    settings: Settings, embedder: Embedder
+    settings: Settings, embedder: TextEmbedder
 ) -> None:
     from fastapi.testclient import TestClient
 

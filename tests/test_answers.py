@@ -139,26 +139,46 @@ def demo(enclave: Enclave, llm: LlamaCppLLM) -> tuple[Enclave, CountingLLM]:
 def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
     demo: tuple[Enclave, CountingLLM],
 ) -> None:
-    enclave, _ = demo
+    enclave, counting = demo
     ask = enclave.assistant.ask
     store = enclave.store
     alice, bob = store.viewer("alice"), store.viewer("bob")
 
-    kept = ask(alice, "How long does the audit log keep entries?", k=3)
+    kept = ask(alice, "How long does the audit log keep entries?")
     assert not kept.abstained and kept.grounded and "400" in kept.text
     assert kept.citations[0].hit.file_name == "audit-log.html"
     assert "400" in kept.citations[0].quote.text
 
-    leave = ask(bob, "Wie viele Urlaubstage bekommen Mitarbeitende?", k=3)
+    leave = ask(bob, "Wie viele Urlaubstage bekommen Mitarbeitende?")
     assert not leave.abstained and "30" in leave.text
     assert leave.citations[0].hit.file_name == "urlaubsrichtlinie.md"
     assert "30" in leave.citations[0].quote.text
 
-    # Each asks about a document they may not read: an honest "not in your documents".
-    forbidden = ask(alice, "Wie viele Urlaubstage bekommen Mitarbeitende?", k=3)
+    # Each asks about a document they may not read: an honest "not in your documents", and
+    # no readable passage is close enough to the question for the model to be asked at all.
+    asked = counting.calls
+    forbidden = ask(alice, "Wie viele Urlaubstage bekommen Mitarbeitende?")
     assert forbidden.abstained and forbidden.text == ABSTAIN_DE and not forbidden.citations
-    forbidden = ask(bob, "How long does the audit log keep entries?", k=3)
+    readable = enclave.retriever.search(alice, forbidden.question, 3)
+    assert readable and all(
+        h.similarity is not None and h.similarity < enclave.min_similarity for h in readable
+    )
+    assert forbidden.sources == []  # nothing was shown to anyone
+    forbidden = ask(bob, "How long does the audit log keep entries?")
     assert forbidden.abstained and forbidden.text == ABSTAIN_EN and not forbidden.citations
+    assert counting.calls == asked
+
+
+def test_without_the_similarity_threshold_the_model_is_asked(
+    demo: tuple[Enclave, CountingLLM],
+) -> None:
+    enclave, counting = demo
+    assert enclave.min_similarity > 0  # the default model brings its measured threshold
+    ungated = Assistant(enclave.retriever, counting, 4096, 96, min_similarity=0.0)
+    answer = ungated.ask(enclave.store.viewer("alice"), "Wie viele Urlaubstage?", k=3)
+    assert counting.calls == 1
+    # What the model writes from unrelated passages is still checked (and withdrawn here).
+    assert answer.abstained or answer.grounded
 
 
 def test_absent_facts_and_unknown_users_get_abstentions(demo: tuple[Enclave, CountingLLM]) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from enclave.pipeline.chunking import Chunker
-from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.loaders import load
 from tests.test_loaders import make_pdf
 
 
 def test_chunks_are_exact_slices_within_the_token_budget(
-    tmp_path: Path, embedder: Embedder
+    tmp_path: Path, embedder: TextEmbedder
 ) -> None:
     body = " ".join(f"Sentence number {i} talks about topic {i % 7}." for i in range(200))
     path = tmp_path / "long.md"
@@ -30,7 +30,7 @@ def test_chunks_are_exact_slices_within_the_token_budget(
     assert chunks[1].char_start < chunks[0].char_end
 
 
-def test_chunks_never_cross_pages(tmp_path: Path, embedder: Embedder) -> None:
+def test_chunks_never_cross_pages(tmp_path: Path, embedder: TextEmbedder) -> None:
     path = make_pdf(tmp_path / "two.pdf", ["Page one words. " * 5, "Page two words. " * 5])
     chunks = Chunker(embedder.count_tokens, 200, 0.1).chunk(load(path, 2**20))
     assert [c.page for c in chunks] == [1, 2]

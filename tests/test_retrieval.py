@@ -12,6 +12,7 @@ from enclave.pipeline.access import Principal
 from enclave.pipeline.keywords import umlaut_spellings
 from enclave.pipeline.reranking import Reranker
 from enclave.pipeline.retrieval import Retriever, passage, reciprocal_rank_fusion
+from enclave.pipeline.serialize import hit_json
 from enclave.pipeline.wiring import Enclave
 
 
@@ -51,6 +52,10 @@ def test_semantic_search_finds_meaning_without_shared_words(demo: Enclave) -> No
     assert any("CSV" in t and "export" not in t.lower() for t in texts)
     fused = demo.retriever.search(viewer, query, k=3)
     assert any("Download CSV" in h.text for h in fused)
+    # Each hit the dense side found carries its cosine similarity (what abstention weighs).
+    similarity = dict(demo.store.dense_search(viewer, vector, 50))
+    assert all(h.similarity == pytest.approx(similarity[h.chunk_id]) for h in fused)
+    assert hit_json(fused[0], 1)["similarity"] == pytest.approx(fused[0].similarity)
 
 
 def test_keyword_search_is_bm25_over_permitted_chunks(demo: Enclave) -> None:

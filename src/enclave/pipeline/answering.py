@@ -56,10 +56,18 @@ class AskOptions(TypedDict, total=False):
 class Assistant:
     """Answers questions for a user from the documents that user may read."""
 
-    def __init__(self, retriever: Retriever, llm: LLM, context_tokens: int, max_answer_tokens: int):
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: LLM,
+        context_tokens: int,
+        max_answer_tokens: int,
+        min_similarity: float = 0.0,
+    ):
         self.retriever = retriever
         self.llm = llm
         self.max_answer_tokens = max_answer_tokens
+        self.min_similarity = min_similarity
         # What is left of the context window for sources after instruction, question, answer.
         self.max_source_chars = max(
             1000, (context_tokens - max_answer_tokens - 300) * _CHARS_PER_TOKEN
@@ -109,8 +117,9 @@ class Assistant:
             return answer
         answer.search_query = search or standalone_query(question, history, self.llm)
         sources = self.retriever.search(viewer, answer.search_query, k)
-        if not sources:
-            # Nothing the user may read matches: the model is not asked at all.
+        if not sources or not self._about_it(sources):
+            # Nothing the user may read is about the question: the model is not asked at all
+            # (a small model answers anyway, from whatever it is shown).
             return (yield from self._abstain(answer, withdrawn=False))
         # A long question leaves less room for sources in the same window.
         prompt = build_prompt(question, sources, max(1000, self.max_source_chars - len(question)))
@@ -131,6 +140,11 @@ class Assistant:
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(answer.text, explicit).grounded
         return answer
+
+    def _about_it(self, sources: Sequence[Hit]) -> bool:
+        """Whether the most similar source reaches the embedding model's threshold."""
+        similarities = [h.similarity for h in sources if h.similarity is not None]
+        return not similarities or max(similarities) >= self.min_similarity
 
     def _complete(self, prompt: Prompt) -> Generator[str, None, tuple[str, bool]]:
         """Stream the model's tokens; stop at the first sign of a loop. (text, looped)."""

@@ -61,6 +61,8 @@ class Hit:
     char_end: int
     score: float = 0.0
     dense_rank: int | None = None
+    # Cosine similarity of the query and this chunk (None: found by keywords alone).
+    similarity: float | None = None
     keyword_rank: int | None = None
     rerank_score: float | None = None
 

@@ -90,12 +90,14 @@ class Retriever:
         fused = fused[:keep]
         found = self.store.hits(viewer, [i for i, _ in fused])
         dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, start=1)}
+        similarity = dict(dense)
         keyword_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(keyword, start=1)}
         hits = [
             replace(
                 found[chunk_id],
                 score=score,
                 dense_rank=dense_rank.get(chunk_id),
+                similarity=similarity.get(chunk_id),
                 keyword_rank=keyword_rank.get(chunk_id),
             )
             for chunk_id, score in fused

@@ -16,6 +16,7 @@ def hit_json(hit: Hit, rank: int) -> dict[str, Any]:
         "score": round(hit.score, 6),
         "rerank_score": hit.rerank_score,
         "dense_rank": hit.dense_rank,
+        "similarity": None if hit.similarity is None else round(hit.similarity, 6),
         "keyword_rank": hit.keyword_rank,
         "chunk_id": hit.chunk_id,
         "document_id": hit.document_id,

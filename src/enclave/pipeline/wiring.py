@@ -76,8 +76,22 @@ class Enclave:
             self.reranker,
             self.settings.rrf_k,
             self.settings.rerank_candidates,
-            self.settings.dense_weight,
+            self.dense_weight,
         )
+
+    @property
+    def dense_weight(self) -> float:
+        """The dense ranking's weight in fusion: the setting, else the embedding model's own."""
+        if self.settings.dense_weight is None:
+            return self.embedder.dense_weight
+        return self.settings.dense_weight
+
+    @property
+    def min_similarity(self) -> float:
+        """Least similarity of a passage that can answer: the setting, else the model's own."""
+        if self.settings.min_similarity is None:
+            return self.embedder.min_similarity
+        return self.settings.min_similarity
 
     @cached_property
     def llm(self) -> LLM:
@@ -86,7 +100,11 @@ class Enclave:
     @cached_property
     def assistant(self) -> Assistant:
         return Assistant(
-            self.retriever, self.llm, self.settings.llm_context, self.settings.max_answer_tokens
+            self.retriever,
+            self.llm,
+            self.settings.llm_context,
+            self.settings.max_answer_tokens,
+            self.min_similarity,
         )
 
     def warm_up(self) -> None:

@@ -201,7 +201,7 @@ class Evaluator:
         viewer = store.viewer(EVAL_USER)
         settings = self.enclave.settings
         hybrid = Retriever(
-            store, embedder, None, settings.rrf_k, dense_weight=settings.dense_weight
+            store, embedder, None, settings.rrf_k, dense_weight=self.enclave.dense_weight
         )
         configs: dict[str, Callable[[str, int], list[int]]] = {
             "bm25": lambda q, n: [i for i, _ in store.keyword_search(viewer, q, n)],

@@ -36,7 +36,7 @@ def rerank_rankings(
     """
     settings = enclave.settings
     retriever = Retriever(
-        enclave.store, enclave.embedder, reranker, settings.rrf_k, candidates, settings.dense_weight
+        enclave.store, enclave.embedder, reranker, settings.rrf_k, candidates, enclave.dense_weight
     )
     return [
         list(dict.fromkeys(h.document_id for h in retriever.search(viewer, q.text, k=candidates)))
