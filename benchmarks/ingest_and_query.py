@@ -21,8 +21,7 @@ import numpy as np
 
 from enclave.config import Settings
 from enclave.pipeline.access import Principal
-from enclave.pipeline.embedding import MINILM
-from enclave.pipeline.ingest import embedding_text
+from enclave.pipeline.embedding import MINILM, embedding_text
 from enclave.pipeline.wiring import Enclave
 
 GROUPS = 20

@@ -54,8 +54,7 @@ def corpus(files: Path, out: Path) -> None:
     from tqdm import tqdm
 
     from enclave.config import Settings
-    from enclave.pipeline.embedding import MINILM
-    from enclave.pipeline.ingest import embedding_text
+    from enclave.pipeline.embedding import MINILM, embedding_text
     from enclave.pipeline.loaders import LoadError, discover, load
     from enclave.pipeline.wiring import Enclave
 

