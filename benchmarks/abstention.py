@@ -65,7 +65,7 @@ def best_similarities(model: str, language: str) -> dict[str, list[float]]:
 
 def table(model: str, results: dict[str, dict[str, list[float]]]) -> list[str]:
     shipped = MIN_SIMILARITY[model]
-    thresholds = sorted({round(shipped + step * 0.02, 2) for step in range(-4, 5)})
+    thresholds = sorted({round(shipped + step * 0.01, 2) for step in range(-4, 5)})
     lines = [
         f"## {model} (shipped threshold {shipped})",
         "",
