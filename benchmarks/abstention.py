@@ -104,8 +104,9 @@ def main() -> None:
     ]
     for model in args.models.split(","):
         results = {language: best_similarities(model, language) for language in ("de", "en")}
-        lines += table(model, results)
-        print("\n".join(table(model, results)), flush=True)
+        section = table(model, results)
+        lines += section
+        print("\n".join(section), flush=True)
     args.out.write_text("\n".join(lines), encoding="utf-8")
 
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-ENCLAVE = [str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "enclave")]
-if not Path(ENCLAVE[0]).exists():
-    ENCLAVE = [shutil.which("enclave") or "enclave"]
+ENCLAVE = [sys.executable, "-m", "enclave.cli"]
 
 
 def main() -> None:

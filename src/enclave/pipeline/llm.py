@@ -205,11 +205,12 @@ class OpenAICompatibleLLM:
         # Imported here: only this backend needs an HTTP client (0.1 s of every CLI start).
         import httpx
 
-        self._errors = httpx.HTTPError
         self.client = httpx.Client(headers=headers, timeout=timeout)
 
     def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
         """Tokens from the server's server-sent-event stream."""
+        import httpx
+
         body = {
             "model": self.name,
             "messages": prompt.messages,
@@ -235,7 +236,7 @@ class OpenAICompatibleLLM:
                     text = (choices[0].get("delta") or {}).get("content")
                     if text:
                         yield text
-        except self._errors as exc:
+        except httpx.HTTPError as exc:
             raise LLMError(
                 f"cannot reach the LLM server at {self.url} (ENCLAVE_LLM_BASE_URL): {exc}"
             ) from exc
