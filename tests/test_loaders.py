@@ -43,6 +43,31 @@ def test_markdown_sections_follow_headings(tmp_path: Path) -> None:
         assert doc.text[start : start + len(section.text)] == section.text
 
 
+def test_rst_sections_follow_headings_and_include_nothing_from_the_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root-password-hunter2")
+    path = tmp_path / "guide.rst"
+    path.write_text(
+        "=====\nGuide\n=====\n\nIntro with :c:func:`kmalloc`.\n\n"
+        f".. include:: {secret}\n\n.. raw:: html\n\n   <script>x()</script>\n\n"
+        ".. toctree::\n\n   other\n\nInstall\n=======\n\nRun ``make``.\n\n"
+        ".. code-block:: sh\n\n   make install\n\nLinux\n-----\n\napt.\n\n"
+        "Broken *markup and `unclosed\n"
+    )
+    doc = load(path, MB)
+    assert doc.title == "Guide" and doc.mime == "text/x-rst"
+    assert [s.heading_path for s in doc.sections] == [
+        ("Guide",),
+        ("Guide", "Install"),
+        ("Guide", "Install", "Linux"),
+    ]
+    assert "make install" in doc.sections[1].text and "apt." in doc.sections[2].text
+    assert "hunter2" not in doc.text and "script" not in doc.text and "toctree" not in doc.text
+    assert capsys.readouterr().err == ""  # docutils' reports do not reach the terminal
+
+
 def test_html_headings_and_blocks(tmp_path: Path) -> None:
     path = tmp_path / "page.html"
     path.write_text(

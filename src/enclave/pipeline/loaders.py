@@ -17,6 +17,8 @@ from typing import Protocol
 import charset_normalizer
 import docx
 from bs4 import BeautifulSoup
+from docutils import nodes
+from docutils.core import publish_doctree
 from docx.document import Document as DocxDocument
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
@@ -50,6 +52,7 @@ MIME_TYPES = {
     ".markdown": "text/markdown",
     ".txt": "text/plain",
     ".text": "text/plain",
+    ".rst": "text/x-rst",
     ".eml": "message/rfc822",
 }
 
@@ -151,6 +154,45 @@ def load_markdown(data: bytes, path: Path) -> tuple[str, list[Section]]:
         if token.type == "heading_open" and token.map:
             headings[token.map[0]] = (int(token.tag[1]), inline.content.strip())
     title = next((t for lvl, t in headings.values() if lvl == 1), path.stem)
+    return title, _sections_by_heading(lines, headings)
+
+
+# Parse reStructuredText as data: no file inclusion (".. include:: /etc/passwd" would put a
+# server file into the index), no raw HTML, and no error reports on stderr. Sphinx's own
+# directives and roles are unknown to docutils; they are dropped or kept as their source text.
+_RST_SETTINGS = {
+    "file_insertion_enabled": False,
+    "raw_enabled": False,
+    "report_level": 5,
+    "halt_level": 5,
+    "warning_stream": io.StringIO(),
+    "doctitle_xform": False,
+    "input_encoding": "unicode",
+}
+_RST_SKIPPED = (nodes.title, nodes.system_message, nodes.comment, nodes.target)
+
+
+def load_rst(data: bytes, path: Path) -> tuple[str, list[Section]]:
+    """reStructuredText (Sphinx documentation): sections by its headings, text by block."""
+    tree = publish_doctree(decode_text(data), settings_overrides=_RST_SETTINGS)
+    lines: list[str] = []
+    headings: dict[int, tuple[int, str]] = {}
+
+    def walk(node: nodes.Element, level: int) -> None:
+        for child in node.children:
+            if isinstance(child, nodes.section):
+                title = child.next_node(nodes.title)
+                if title is not None:
+                    headings[len(lines)] = (level + 1, title.astext().strip())
+                    lines.extend([title.astext().strip(), ""])
+                walk(child, level + 1)
+            elif isinstance(child, nodes.Element) and not isinstance(child, _RST_SKIPPED):
+                text = child.astext().strip()
+                if text:
+                    lines.extend([text, ""])
+
+    walk(tree, 0)
+    title = next((t for level, t in headings.values() if level == 1), path.stem)
     return title, _sections_by_heading(lines, headings)
 
 
@@ -295,6 +337,7 @@ LOADERS: dict[str, Loader] = {
     ".markdown": load_markdown,
     ".txt": load_text,
     ".text": load_text,
+    ".rst": load_rst,
     ".eml": load_email,
 }
 
