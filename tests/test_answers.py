@@ -20,7 +20,7 @@ from enclave.pipeline.entities import Hit
 from enclave.pipeline.followups import is_follow_up, standalone_query
 from enclave.pipeline.llm import LlamaCppLLM
 from enclave.pipeline.prompting import Prompt
-from enclave.pipeline.repetition import RepetitionGuard
+from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.wiring import Enclave
 from tests.server_harness import Running
 from tests.test_server import bearer, sse_events
@@ -61,6 +61,29 @@ def test_the_guard_notices_loops(text: str) -> None:
 def test_the_guard_lets_normal_answers_through(text: str) -> None:
     guard = RepetitionGuard()
     assert not any(guard.degenerate(piece + " ") for piece in text.split())
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Peyton Manning\n# Super_Bowl_50\n# Super_Bowl_50\n# Super_Bowl_50", "Peyton Manning"),
+        ("Kept for 400 days.\n\nKept for 400 days.\n\nKept for 400 days.", "Kept for 400 days."),
+        ("Construction, Construction, Construction", ""),
+        ("The answer is 1000000000000000000000", ""),
+    ],
+)
+def test_what_came_before_a_loop_is_kept(text: str, kept: str) -> None:
+    assert before_loop(text) == kept
+
+
+def test_a_passage_is_about_a_question_when_it_holds_its_words() -> None:
+    passage = hit("The Broncos beat the New England Patriots to become AFC champion.", "Super Bowl")
+    assert grounding.about(["Whom did the Broncos beat to become AFC champion?"], passage)
+    assert not grounding.about(["Which printer is on the third floor of the office?"], passage)
+    # Either the question or its search string may carry the words.
+    assert grounding.about(["Who was it?", "Broncos AFC champion opponent"], passage)
+    # A passage in another language is not judged by word overlap.
+    assert grounding.about(["Welcher Drucker steht im dritten Stock des Büros?"], passage)
 
 
 def test_support_needs_the_numbers_and_most_words_in_the_sources() -> None:
@@ -112,6 +135,38 @@ def test_a_looping_model_is_stopped_and_the_answer_withdrawn(enclave: Enclave) -
     answer = assistant.ask(enclave.store.viewer("alice"), "What is new in Lumen 4.2?")
     assert llm.closed and llm.emitted <= 5
     assert answer.abstained and answer.text == ABSTAIN_EN and answer.citations == []
+
+
+class ScriptedLLM:
+    """Plumbing fake: writes the given text, piece by piece."""
+
+    name = "scripted"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def stream(self, prompt: Prompt, max_tokens: int):
+        yield from (piece + " " for piece in self.text.split(" "))
+
+
+def test_an_answer_before_a_loop_is_kept(enclave: Enclave) -> None:
+    setup_demo(enclave)
+    looping = "Lumen keeps audit log entries for 400 days.\n# Audit log\n# Audit log\n# Audit log"
+    assistant = Assistant(enclave.retriever, ScriptedLLM(looping), 4096, 200)
+    answer = assistant.ask(enclave.store.viewer("alice"), "How long are audit log entries kept?")
+    assert not answer.abstained and answer.text == "Lumen keeps audit log entries for 400 days."
+    assert answer.citations[0].hit.file_name == "audit-log.html"
+
+
+def test_an_answer_from_a_passage_about_something_else_is_withdrawn(enclave: Enclave) -> None:
+    """Grounded in a readable passage, but that passage does not speak of the question."""
+    setup_demo(enclave)
+    text = "Lumen keeps audit log entries for 400 days."
+    assistant = Assistant(enclave.retriever, ScriptedLLM(text), 4096, 200)
+    alice = enclave.store.viewer("alice")
+    answer = assistant.ask(alice, "Which printer stands on the third floor of the office?")
+    assert answer.abstained and answer.text == ABSTAIN_EN and answer.citations == []
+    assert not assistant.ask(alice, "How long does the audit log keep entries?").abstained
 
 
 # -- the real model on the demo corpus --------------------------------------------------------

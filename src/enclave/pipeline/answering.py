@@ -11,7 +11,7 @@ from enclave.pipeline.entities import Answer, Citation, Hit
 from enclave.pipeline.followups import Turn, standalone_query
 from enclave.pipeline.llm import LLM
 from enclave.pipeline.prompting import Prompt, build_prompt, build_prompt_without_sources
-from enclave.pipeline.repetition import RepetitionGuard
+from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.retrieval import Retriever
 from enclave.pipeline.store import Viewer
 
@@ -127,8 +127,8 @@ class Assistant:
         answer.text, looped = yield from self._complete(prompt)
         if looped:
             # Keep what came before the loop if it stands on its own and in the sources.
-            answer.text = answer.text.split("\n\n")[0].strip()
-            if RepetitionGuard().degenerate(answer.text):
+            answer.text = before_loop(answer.text)
+            if not answer.text:
                 return (yield from self._abstain(answer, withdrawn=True))
             yield f"\n\n({grounding.cut_short(question)})"
         if grounding.says_unknown(answer.text):
@@ -137,6 +137,10 @@ class Assistant:
             # What the model wrote does not stand in any passage it was shown.
             return (yield from self._abstain(answer, withdrawn=True))
         answer.citations = citations(answer.text, answer.sources)
+        asked = (question, answer.search_query)
+        if answer.citations and not any(grounding.about(asked, c.hit) for c in answer.citations):
+            # Grounded in a passage, but one about something else than the question.
+            return (yield from self._abstain(answer, withdrawn=True))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(answer.text, explicit).grounded
         return answer

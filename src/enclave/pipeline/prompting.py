@@ -13,10 +13,11 @@ INSTRUCTION = (
     "contain the answer, say that you do not know."
 )
 NO_SOURCES_INSTRUCTION = "Answer the question briefly and accurately."
-# A base model (completion prompt) has no end-of-turn: stop where it starts a new block.
-# (It also ends at the first blank line after some text: see LlamaCppLLM.) Chat models end
-# their turn themselves and get no stop sequences.
-COMPLETION_STOP = ["\nQuestion:", "\nSources:"]
+# A base model (completion prompt) has no end-of-turn: stop where it starts a new block or
+# a second answer ("Peyton Manning\nAnswer: 1999\nAnswer: 1999 ..." on XQuAD). (It also ends
+# at the first blank line after some text: see LlamaCppLLM.) Chat models end their turn
+# themselves and get no stop sequences.
+COMPLETION_STOP = ["\nQuestion:", "\nSources:", "\nAnswer:"]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Small models fall into loops: a digit run ("1000000000…"), counting citation marks
 ("[1] [2] [3] … [20]"), or the same phrase over and over. Generation stops at the first
-sign, and the answer is withdrawn (see answering.py).
+sign; what came before the loop is kept if it stands on its own, else the answer is withdrawn
+(see answering.py).
 """
 
 from __future__ import annotations
@@ -41,3 +42,21 @@ def _phrase_loop(words: list[str]) -> bool:
         if all(tail[i * size : (i + 1) * size] == phrase for i in range(1, _REPEATS)):
             return True
     return False
+
+
+def before_loop(text: str) -> str:
+    """The lines of text before its loop: up to the first line that loops in itself or recurs
+    later. A base model often answers in one line and then repeats a heading of its sources
+    ("Peyton Manning\n# Super_Bowl_50\n# Super_Bowl_50 ..."); where the answer itself is what
+    repeats, one copy of it is kept."""
+    lines = [line.strip() for line in text.splitlines()]
+    kept: list[str] = []
+    for number, line in enumerate(lines):
+        if RepetitionGuard().degenerate(line):
+            break
+        if line and line in lines[number + 1 :]:
+            if not any(kept):
+                kept.append(line)
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()
