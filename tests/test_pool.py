@@ -7,6 +7,7 @@ connections are handed back dirty on purpose (a session-level role and user sett
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -88,3 +89,32 @@ def test_an_exhausted_pool_refuses_after_the_wait(store: Store) -> None:
             pass
         assert 1.5 < time.monotonic() - began < 10
     assert seen_as(store, "alice") == ("enclave_reader", "alice")
+
+
+def open_connections(store: Store) -> int:
+    """Client connections to the store's database server, as PostgreSQL counts them."""
+    row = store.conn.execute(
+        "select count(*) as n from pg_stat_activity where backend_type = 'client backend'"
+    ).fetchone()
+    return row["n"]
+
+
+def test_connections_of_ended_threads_are_closed(store: Store) -> None:
+    """A server's worker threads come and go; each ended thread's connection must not stay."""
+
+    def write() -> None:
+        store.conn.execute("select 1")
+
+    before = open_connections(store)
+    for _ in range(3):  # bursts of short-lived threads, as a server's thread pool has them
+        threads = [threading.Thread(target=write) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    write()
+    # The last burst's connections are closed when the next thread connects.
+    last = threading.Thread(target=write)
+    last.start()
+    last.join()
+    assert open_connections(store) - before <= 1

@@ -8,7 +8,8 @@ enclave.user (`reading_as`).
 
 Reads as a user take a connection from a bounded pool (psycopg_pool) for one transaction; it
 is reset when it goes back and checked when it is taken, so no read runs under another user's
-role or setting. Writes and administration use one connection per thread.
+role or setting. Writes and administration use one connection per thread, closed once the
+thread has ended.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Database:
         # One connection per thread: a psycopg connection runs one transaction at a time, and
         # a reader's role and user setting must never leak into another thread's queries.
         self._local = threading.local()
-        self._connections: list[psycopg.Connection[dict[str, Any]]] = []
+        self._connections: dict[threading.Thread, psycopg.Connection[dict[str, Any]]] = {}
         self._connections_lock = threading.Lock()
         self._vector_ready = False
         self.migrate()
@@ -99,7 +100,12 @@ class Database:
                 register_vector(conn)
             self._local.conn = conn
             with self._connections_lock:
-                self._connections.append(conn)
+                # The server's worker threads end after idling (anyio: 10 s) and new ones
+                # start with the next requests; the connection of an ended thread is closed
+                # here, or every burst of requests would leave more connections open.
+                for thread in [t for t in self._connections if not t.is_alive()]:
+                    self._connections.pop(thread).close()
+                self._connections[threading.current_thread()] = conn
         return conn
 
     def _start_embedded(self, pgdata: Path) -> str:
@@ -121,7 +127,7 @@ class Database:
         """Close the connections; the embedded server stops when its last user is gone."""
         self._readers.close()
         with self._connections_lock:
-            for conn in self._connections:
+            for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
         if self._server is not None:
