@@ -130,7 +130,6 @@ class Assistant:
             answer.text = before_loop(answer.text)
             if not answer.text:
                 return (yield from self._abstain(answer, withdrawn=True))
-            yield f"\n\n({grounding.cut_short(question)})"
         if grounding.says_unknown(answer.text):
             return (yield from self._abstain(answer, withdrawn=looped))
         if not grounding.support(answer.text, answer.sources).grounded:
@@ -143,6 +142,9 @@ class Assistant:
             return (yield from self._abstain(answer, withdrawn=True))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(answer.text, explicit).grounded
+        if looped:
+            # Said only of an answer that stands: a withdrawn one gets the withdrawal alone.
+            yield f"\n\n({grounding.cut_short(question)})"
         return answer
 
     def _about_it(self, sources: Sequence[Hit]) -> bool:

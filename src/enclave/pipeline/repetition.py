@@ -1,7 +1,8 @@
 """Noticing degenerate generation while it happens, so it can be stopped.
 
 Small models fall into loops: a digit run ("1000000000…"), counting citation marks
-("[1] [2] [3] … [20]"), or the same phrase over and over. Generation stops at the first
+("[1] [2] [3] … [20]"), the same phrase over and over, or the same line in a numbered list
+("7. I work from home.\n8. I work from home.\n…"). Generation stops at the first
 sign; what came before the loop is kept if it stands on its own, else the answer is withdrawn
 (see answering.py).
 """
@@ -17,6 +18,10 @@ _MARK_RUN = re.compile(r"(?:\[\d+\][\s,;]*){4}")
 # The same phrase of 1 to 12 words three times in a row at the end of the text.
 _MAX_PHRASE_WORDS = 12
 _REPEATS = 3
+# A list item's number or bullet, which differs between otherwise repeated lines.
+_ENUMERATOR = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
+# A line of at least four words seen three times (anywhere in the text) is a loop.
+_MIN_LINE_WORDS = 4
 
 
 class RepetitionGuard:
@@ -29,7 +34,23 @@ class RepetitionGuard:
         """Add piece; True once the text shows a loop."""
         self.text += piece
         tail = self.text[-400:]
-        return bool(_DIGIT_RUN.search(tail) or _MARK_RUN.search(tail) or _phrase_loop(tail.split()))
+        return bool(
+            _DIGIT_RUN.search(tail)
+            or _MARK_RUN.search(tail)
+            or _phrase_loop(tail.split())
+            or _line_loop(self.text)
+        )
+
+
+def _line(text: str) -> str:
+    """A line as compared: without its list number or bullet, case and surrounding space."""
+    return _ENUMERATOR.sub("", text).strip().lower()
+
+
+def _line_loop(text: str) -> bool:
+    lines = [_line(line) for line in text.split("\n")[:-1]]  # the last may be unfinished
+    long = [line for line in lines if len(line.split()) >= _MIN_LINE_WORDS]
+    return any(long.count(line) >= _REPEATS for line in set(long))
 
 
 def _phrase_loop(words: list[str]) -> bool:
@@ -50,11 +71,12 @@ def before_loop(text: str) -> str:
     ("Peyton Manning\n# Super_Bowl_50\n# Super_Bowl_50 ..."); where the answer itself is what
     repeats, one copy of it is kept."""
     lines = [line.strip() for line in text.splitlines()]
+    compared = [_line(line) for line in lines]
     kept: list[str] = []
     for number, line in enumerate(lines):
         if RepetitionGuard().degenerate(line):
             break
-        if line and line in lines[number + 1 :]:
+        if line and compared[number] in compared[number + 1 :]:
             if not any(kept):
                 kept.append(line)
             break
