@@ -118,14 +118,18 @@ def about(questions: Iterable[str], hit: Hit) -> bool:
     asked, its search string) to be about it. A passage in another language than a question
     is not judged by that question: their words differ even where the passage answers it."""
     judged = False
-    for question in questions:
+    language, available = "", set[str]()
+    # The search string is the question itself unless a caller or a follow-up gave another.
+    for question in dict.fromkeys(questions):
         wanted = terms(question)
         if not wanted:
             continue
-        if language_of(question) != language_of(hit.text):
+        if not language:
+            language, available = language_of(hit.text), terms(_passage(hit))
+        if language_of(question) != language:
             return True
         judged = True
-        if len(wanted & terms(_passage(hit))) / len(wanted) >= MIN_QUESTION_SUPPORT:
+        if len(wanted & available) / len(wanted) >= MIN_QUESTION_SUPPORT:
             return True
     return not judged
 

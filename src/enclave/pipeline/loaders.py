@@ -183,8 +183,9 @@ def load_rst(data: bytes, path: Path) -> tuple[str, list[Section]]:
             if isinstance(child, nodes.section):
                 title = child.next_node(nodes.title)
                 if title is not None:
-                    headings[len(lines)] = (level + 1, title.astext().strip())
-                    lines.extend([title.astext().strip(), ""])
+                    heading = title.astext().strip()
+                    headings[len(lines)] = (level + 1, heading)
+                    lines.extend([heading, ""])
                 walk(child, level + 1)
             elif isinstance(child, nodes.Element) and not isinstance(child, _RST_SKIPPED):
                 text = child.astext().strip()
