@@ -100,6 +100,36 @@ def test_support_needs_the_numbers_and_most_words_in_the_sources() -> None:
     assert not grounding.support("Carol's locker combination is secret.", [source]).grounded
 
 
+def test_small_numbers_count_in_digits_and_in_words() -> None:
+    source = hit("Die irdische Sphäre besteht aus vier Elementen.")
+    assert grounding.support("4 [1]", [source]).grounded
+    assert grounding.support("Aus vier.", [hit("Es sind 4 Elemente.")]).grounded
+    assert not grounding.support("5 [1]", [source]).grounded
+
+
+def test_an_echoed_source_heading_is_no_answer() -> None:
+    text = "# Pharmacy\nApotheken ..."
+    source = Hit(1, 1, "Pharmacy", "/p.md", 0, text, None, ("Pharmacy",), 0, len(text))
+    assert grounding.without_echoes("[1] Pharmacy\n# Pharmacy", [source]) == ""
+    assert grounding.without_echoes("[1]", [source]) == ""
+    kept = "Die Apothekengesetzgebung [1]"
+    assert grounding.without_echoes(f"# Pharmacy\n{kept}", [source]) == kept
+
+
+def test_a_wrong_citation_number_is_corrected_to_the_source_that_holds_the_answer() -> None:
+    from enclave.pipeline.answering import citations
+
+    question = "Für welches Jahr ist die Rückkehr der gesperrten Mannschaft geplant?"
+    holder = hit("Chivas wurden 2014 gesperrt; ab 2018 soll die Mannschaft zurückkehren.", "LA")
+    other = hit("Der Countdown-Test auf LC-34 war für Januar geplant.", "Apollo")
+    (found,) = citations("2018 [2]", [holder, other], [question])
+    assert found.number == 1 and found.inferred
+    assert found.quote is not None and "2018" in found.quote.text
+    # A citation that holds the answer and is about the question stands as written.
+    (kept,) = citations("2018 [1]", [holder, other], [question])
+    assert kept.number == 1 and not kept.inferred
+
+
 def test_quote_is_the_supporting_sentence_with_its_offsets() -> None:
     text = "Exports run nightly. Audit log entries are kept for 400 days. Ask an admin."
     found = grounding.quote("Entries are kept for 400 days.", hit(text))

@@ -19,28 +19,43 @@ from enclave.pipeline.store import Viewer
 _CHARS_PER_TOKEN = 3
 
 
-def citations(text: str, sources: Sequence[Hit]) -> list[Citation]:
+def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> list[Citation]:
     """The sources an answer cites as [n] or [n, m], in order of first citation.
 
-    Small models often answer correctly but cite nothing. Then the answer is attributed to the
-    source sharing most of its words and numbers (at least two), marked as inferred. Each
-    citation carries the sentence of its source that shares most with the answer.
+    Small models often answer correctly but cite nothing, or cite a neighbour of the source
+    that holds the answer. Then the answer is attributed to the source that alone holds its
+    facts and is about one of the questions asked (the question, its search string), or else
+    to the source sharing most of its words and numbers (at least two); such a citation is
+    marked as inferred. Each citation carries the sentence of its source that shares most
+    with the answer.
     """
-    seen: dict[int, Citation] = {}
+    cited: dict[int, Hit] = {}
     for match in grounding.CITATION_MARK.finditer(text):
         for number in (int(n) for n in match.group(1).split(",")):
-            if 1 <= number <= len(sources) and number not in seen:
-                hit = sources[number - 1]
-                seen[number] = Citation(number, hit, quote=grounding.quote(text, hit))
-    if seen or not sources:
-        return list(seen.values())
+            if 1 <= number <= len(sources):
+                cited.setdefault(number, sources[number - 1])
+    if cited and _holds(text, list(cited.values()), asked):
+        return [Citation(n, hit, quote=grounding.quote(text, hit)) for n, hit in cited.items()]
     answer_terms = grounding.terms(text)
     overlaps = [len(answer_terms & grounding.terms(hit.text)) for hit in sources]
-    best = max(range(len(sources)), key=lambda i: (overlaps[i], -i))
-    if overlaps[best] < 2:
+    # Most shared words first, the better ranked source among equals.
+    ranked = sorted(range(len(sources)), key=lambda i: (-overlaps[i], i))
+    holder = next((i for i in ranked if _holds(text, [sources[i]], asked)), None)
+    if holder is None and cited:
+        # Nothing holds the answer better than what the model cited: the caller judges it.
+        return [Citation(n, hit, quote=grounding.quote(text, hit)) for n, hit in cited.items()]
+    if holder is None and (not ranked or overlaps[ranked[0]] < 2):
         return []
+    best = ranked[0] if holder is None else holder
     hit = sources[best]
     return [Citation(best + 1, hit, inferred=True, quote=grounding.quote(text, hit))]
+
+
+def _holds(text: str, hits: Sequence[Hit], asked: Sequence[str]) -> bool:
+    """Whether the answer's facts stand in these passages and one of them is about a question."""
+    if not grounding.support(text, hits).grounded:
+        return False
+    return not asked or any(grounding.about(asked, hit) for hit in hits)
 
 
 class AskOptions(TypedDict, total=False):
@@ -130,13 +145,15 @@ class Assistant:
             answer.text = before_loop(answer.text)
             if not answer.text:
                 return (yield from self._abstain(answer, withdrawn=True))
+        shown, answer.text = answer.text, grounding.without_echoes(answer.text, answer.sources)
         if grounding.says_unknown(answer.text):
-            return (yield from self._abstain(answer, withdrawn=looped))
+            # Withdrawn where something was shown: a loop, or a source's heading echoed.
+            return (yield from self._abstain(answer, withdrawn=looped or answer.text != shown))
         if not grounding.support(answer.text, answer.sources).grounded:
             # What the model wrote does not stand in any passage it was shown.
             return (yield from self._abstain(answer, withdrawn=True))
-        answer.citations = citations(answer.text, answer.sources)
         asked = (question, answer.search_query)
+        answer.citations = citations(answer.text, answer.sources, asked)
         if answer.citations and not any(grounding.about(asked, c.hit) for c in answer.citations):
             # Grounded in a passage, but one about something else than the question.
             return (yield from self._abstain(answer, withdrawn=True))

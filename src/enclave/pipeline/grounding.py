@@ -10,7 +10,7 @@ becomes an honest abstention in the question's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from enclave.pipeline.entities import Hit, Quote
@@ -49,14 +49,24 @@ _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
 _STOPWORDS = frozenset(
     (
-        "the and for are was were that this with from not you your have has can will its "
+        "the and for are was were that this with from not you your have has had can will its "
+        "does did "
         "there their they them which what when where who how than then into also about "
-        "source sources answer question according "
+        "source sources answer question according which whom whose "
         "der die das und ist sind mit von für den dem des ein eine einer eines nicht auch "
         "werden wird wurde kann können sich bei aus nach oder wie was wer wann wo zum zur "
-        "quelle quellen antwort frage laut"
+        "quelle quellen antwort frage laut welche welcher welches welchem welchen"
     ).split()
 )
+# Small numbers written out: a model answers "4" from "vier Elemente" and the other way round.
+_NUMBER_WORDS = {
+    word: str(value)
+    for words in (
+        "two three four five six seven eight nine ten eleven twelve",
+        "zwei drei vier fünf sechs sieben acht neun zehn elf zwölf",
+    )
+    for value, word in enumerate(words.split(), start=2)
+}
 # The model saying it cannot answer (the prompt asks it to say so), in English and German.
 _UNKNOWN = re.compile(
     r"\b(do(?:es)? not know|don'?t know|not (?:mentioned|stated|specified|provided|given|"
@@ -78,25 +88,32 @@ class Support:
 
 
 def _key(word: str) -> str:
-    """A word as compared: lower case, umlauts folded, cut to a crude stem of six letters."""
-    word = word.lower().translate(_FOLD)
+    """A word as compared: lower case, umlauts folded, cut to a crude stem of six letters; a
+    small number written out is its digits."""
+    word = word.lower()
+    if word in _NUMBER_WORDS:
+        return _NUMBER_WORDS[word]
+    word = word.translate(_FOLD)
     if word[0].isdigit():
         return re.sub(r"[.,](?=\d{3}\b)", "", word)
     return word[:6]
 
 
 def terms(text: str) -> set[str]:
-    """The content words and numbers of a text, as comparable keys."""
-    return {
-        _key(w)
-        for w in _WORD.findall(text)
-        if w.lower() not in _STOPWORDS and not re.fullmatch(r"\d", w)
-    }
+    """The content words and numbers of a text, as comparable keys (single digits are
+    numbers, not words)."""
+    keys = (_key(w) for w in _WORD.findall(text) if w.lower() not in _STOPWORDS)
+    return {k for k in keys if not re.fullmatch(r"\d", k)}
 
 
 def numbers(text: str) -> set[str]:
-    """The numbers a text states (citation marks like [2] excluded)."""
-    return {_key(n) for n in _NUMBER.findall(CITATION_MARK.sub(" ", text))}
+    """The numbers a text states, in digits or as small number words (citation marks like [2]
+    excluded)."""
+    text = CITATION_MARK.sub(" ", text)
+    written = (w.lower() for w in _WORD.findall(text))
+    return {_key(n) for n in _NUMBER.findall(text)} | {
+        _NUMBER_WORDS[w] for w in written if w in _NUMBER_WORDS
+    }
 
 
 def support(answer: str, sources: Iterable[Hit]) -> Support:
@@ -106,11 +123,12 @@ def support(answer: str, sources: Iterable[Hit]) -> Support:
     for hit in sources:
         passage = _passage(hit)
         available |= terms(passage) | numbers(passage)
-    wanted = terms(answer)
-    missing = tuple(sorted((wanted | numbers(answer)) - available))
+    wanted, stated = terms(answer), numbers(answer)
+    missing = tuple(sorted((wanted | stated) - available))
     share = 1.0 if not wanted else 1 - len(wanted - available) / len(wanted)
-    numbers_found = numbers(answer) <= available
-    return Support(bool(wanted) and numbers_found and share >= MIN_TERM_SUPPORT, share, missing)
+    # An answer must say something: a word or a number ("4" is a whole answer to "how many").
+    said = bool(wanted or stated)
+    return Support(said and stated <= available and share >= MIN_TERM_SUPPORT, share, missing)
 
 
 def about(questions: Iterable[str], hit: Hit) -> bool:
@@ -132,6 +150,19 @@ def about(questions: Iterable[str], hit: Hit) -> bool:
         if len(wanted & available) / len(wanted) >= MIN_QUESTION_SUPPORT:
             return True
     return not judged
+
+
+def without_echoes(answer: str, sources: Sequence[Hit]) -> str:
+    """The answer without lines that only repeat a source's label, title or heading: a small
+    model sometimes "answers" with what heads a source ("[1] Pharmacy\n# Pharmacy")."""
+    names = {_bare(name) for hit in sources for name in (hit.title, *hit.heading_path)}
+    names.add("")
+    return "\n".join(line for line in answer.splitlines() if _bare(line) not in names).strip()
+
+
+def _bare(line: str) -> str:
+    """A line without citation marks, Markdown heading marks and surrounding punctuation."""
+    return CITATION_MARK.sub(" ", line).strip(" \t#*.:-").lower()
 
 
 def _passage(hit: Hit) -> str:
