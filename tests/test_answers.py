@@ -130,6 +130,28 @@ def test_a_wrong_citation_number_is_corrected_to_the_source_that_holds_the_answe
     assert kept.number == 1 and not kept.inferred
 
 
+def test_the_model_is_shown_the_sentences_about_the_question() -> None:
+    from enclave.pipeline.prompting import excerpt
+
+    text = (
+        "## Urlaubsanspruch\n\nAlle Mitarbeitenden in Vollzeit erhalten 30 Arbeitstage Urlaub"
+        " pro\nKalenderjahr. Bei Teilzeit wird der Anspruch anteilig berechnet. Zusätzlich sind"
+        " der\n24. und der 31. Dezember arbeitsfrei. Die Kantine schließt um 15 Uhr.\n"
+    )
+    shown = excerpt(text, "Wie viele Urlaubstage bekommen Mitarbeitende in Vollzeit?")
+    # Hard-wrapped lines are one sentence; a sentence sharing less than half is left out.
+    assert shown == (
+        "Alle Mitarbeitenden in Vollzeit erhalten 30 Arbeitstage Urlaub pro Kalenderjahr."
+    )
+    # A German ordinal does not end a sentence.
+    assert excerpt(text, "Ist der 31. Dezember frei?") == (
+        "Zusätzlich sind der 24. und der 31. Dezember arbeitsfrei."
+    )
+    # Another language, or no shared word: the whole passage.
+    assert excerpt(text, "How many days of leave do full-time staff get?") == text.strip()
+    assert excerpt(text, "Wer leitet die Produktion?") == text.strip()
+
+
 def test_quote_is_the_supporting_sentence_with_its_offsets() -> None:
     text = "Exports run nightly. Audit log entries are kept for 400 days. Ask an admin."
     found = grounding.quote("Entries are kept for 400 days.", hit(text))

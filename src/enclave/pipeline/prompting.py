@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from enclave.pipeline import grounding
 from enclave.pipeline.entities import Hit
+from enclave.pipeline.language import language_of
 
+# Short answers: a small model that writes whole sentences drifts from its source into
+# invented detail; asked for the phrase that answers, Qwen2.5-Coder-1.5B went from F1 0.15 to
+# 0.35 on XQuAD-de (30 questions), with fewer false abstentions (0.37 -> 0.27).
 INSTRUCTION = (
-    "Answer the question using only the numbered sources. After each statement, cite the "
-    "source it comes from by its number in square brackets, like [1]. If the sources do not "
+    "Answer the question with the shortest phrase from the numbered sources that answers it, "
+    "then cite the source by its number in square brackets, like [1]. If the sources do not "
     "contain the answer, say that you do not know."
 )
 NO_SOURCES_INSTRUCTION = "Answer the question briefly and accurately."
@@ -18,6 +24,19 @@ NO_SOURCES_INSTRUCTION = "Answer the question briefly and accurately."
 # at the first blank line after some text: see LlamaCppLLM.) Chat models end their turn
 # themselves and get no stop sequences.
 COMPLETION_STOP = ["\nQuestion:", "\nSources:", "\nAnswer:"]
+# Of each source the model is shown the sentences that share most words with the question.
+# Prefill is most of the time to the first token on a CPU, and a small model answers better
+# from less text: with Gemma 3 270M on XQuAD (40 answerable / 20 withheld questions) F1 went
+# 0.05 -> 0.08 (de) and 0.09 -> 0.16 (en), time to first token 1.15 -> 0.59 s and 0.91 ->
+# 0.55 s; the gold answer stays in what is shown for 95 % of questions (98 % in whole passages).
+EXCERPT_SENTENCES = 2
+_BLOCK_BREAK = re.compile(r"\n\s*\n")
+# A line that starts a heading, a list item or a quotation rather than continuing a sentence.
+# (Not "24. ": in hard-wrapped German a date's day often begins a line.)
+_LINE_START = re.compile(r"\n(?=\s*(?:#|[-*+>]\s))")
+# After a full stop, a capital begins the next sentence; a German ordinal ("am 31. März")
+# does not end one.
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\b\d\.)(?<!\b\d\d\.)\s+(?=[\"'„“(]?[A-ZÄÖÜ])")
 
 
 @dataclass(frozen=True)
@@ -41,11 +60,39 @@ def source_label(number: int, hit: Hit) -> str:
     return label
 
 
+def excerpt(text: str, question: str, keep: int = EXCERPT_SENTENCES) -> str:
+    """Up to keep sentences of a passage that share most content words with the question (at
+    least half as many as the best one), in the passage's order. The whole passage where it is
+    short, where no sentence shares a word, or where it is in another language than the
+    question (its words cannot be compared)."""
+    sentences = _sentences(text)
+    wanted = grounding.terms(question)
+    shared = [len(wanted & grounding.terms(s)) for s in sentences]
+    if len(sentences) <= keep or not any(shared) or language_of(text) != language_of(question):
+        return text.strip()
+    best = sorted(range(len(sentences)), key=lambda i: (-shared[i], i))[:keep]
+    # A sentence sharing one word, beside one sharing three, distracts more than it helps.
+    top = shared[best[0]]
+    return " … ".join(sentences[i] for i in sorted(best) if shared[i] and 2 * shared[i] >= top)
+
+
+def _sentences(text: str) -> list[str]:
+    """The sentences of a passage, across the line breaks of hard-wrapped text; headings and
+    list items stay lines of their own."""
+    found = []
+    for block in _BLOCK_BREAK.split(text):
+        for line in _LINE_START.split(block.strip()):
+            flowing = " ".join(line.split())
+            found += [s for s in _SENTENCE_END.split(flowing) if s]
+    return found
+
+
 def build_prompt(question: str, sources: Sequence[Hit], max_source_chars: int) -> Prompt:
-    """A prompt that shows the sources (within a character budget) and asks for citations."""
+    """A prompt that shows excerpts of the sources (within a character budget) and asks for
+    citations."""
     blocks, used = [], 0
     for number, hit in enumerate(sources, start=1):
-        block = f"{source_label(number, hit)}\n{hit.text.strip()}"
+        block = f"{source_label(number, hit)}\n{excerpt(hit.text, question)}"
         if used + len(block) > max_source_chars and blocks:
             break
         blocks.append(block)
