@@ -34,16 +34,17 @@ def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> l
         for number in (int(n) for n in match.group(1).split(",")):
             if 1 <= number <= len(sources):
                 cited.setdefault(number, sources[number - 1])
-    if cited and _holds(text, list(cited.values()), asked):
-        return [Citation(n, hit, quote=grounding.quote(text, hit)) for n, hit in cited.items()]
+    explicit = [Citation(n, hit, quote=grounding.quote(text, hit)) for n, hit in cited.items()]
+    if explicit and _holds(text, list(cited.values()), asked):
+        return explicit
     answer_terms = grounding.terms(text)
     overlaps = [len(answer_terms & grounding.terms(hit.text)) for hit in sources]
     # Most shared words first, the better ranked source among equals.
     ranked = sorted(range(len(sources)), key=lambda i: (-overlaps[i], i))
     holder = next((i for i in ranked if _holds(text, [sources[i]], asked)), None)
-    if holder is None and cited:
+    if holder is None and explicit:
         # Nothing holds the answer better than what the model cited: the caller judges it.
-        return [Citation(n, hit, quote=grounding.quote(text, hit)) for n, hit in cited.items()]
+        return explicit
     if holder is None and (not ranked or overlaps[ranked[0]] < 2):
         return []
     best = ranked[0] if holder is None else holder

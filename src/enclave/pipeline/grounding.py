@@ -52,7 +52,7 @@ _STOPWORDS = frozenset(
         "the and for are was were that this with from not you your have has had can will its "
         "does did "
         "there their they them which what when where who how than then into also about "
-        "source sources answer question according which whom whose "
+        "source sources answer question according whom whose "
         "der die das und ist sind mit von für den dem des ein eine einer eines nicht auch "
         "werden wird wurde kann können sich bei aus nach oder wie was wer wann wo zum zur "
         "quelle quellen antwort frage laut welche welcher welches welchem welchen"
