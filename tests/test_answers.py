@@ -98,6 +98,13 @@ def test_support_needs_the_numbers_and_most_words_in_the_sources() -> None:
     invented = grounding.support("The audit log keeps entries for 100 days.", [source])
     assert not invented.grounded and "100" in invented.missing
     assert not grounding.support("Carol's locker combination is secret.", [source]).grounded
+    # A number counts something: "30 days" does not stand in "30 euros", "30 Urlaubstage" does
+    # stand in "30 Arbeitstage Urlaub".
+    allowance = hit("Staff working from home get 30 euros per month; the policy allows 3 days.")
+    miscounted = grounding.support("The policy gives 30 days per month.", [allowance])
+    assert not miscounted.grounded and "30 days" in miscounted.missing
+    leave = hit("Alle Mitarbeitenden erhalten 30 Arbeitstage Urlaub pro Kalenderjahr.")
+    assert grounding.support("30 Urlaubstage.", [leave]).grounded
 
 
 def test_small_numbers_count_in_digits_and_in_words() -> None:

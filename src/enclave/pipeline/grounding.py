@@ -45,6 +45,9 @@ MIN_QUESTION_SUPPORT = 0.2
 CITATION_MARK = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _WORD = re.compile(r"[^\W\d_]{3,}|\d+(?:[.,]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
+_TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
+# How many words after a number in a passage may name what it counts ("30 Arbeitstage Urlaub").
+_UNIT_WINDOW = 3
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
 _STOPWORDS = frozenset(
@@ -117,18 +120,37 @@ def numbers(text: str) -> set[str]:
 
 
 def support(answer: str, sources: Iterable[Hit]) -> Support:
-    """Whether the answer's numbers all, and its content words mostly, stand in the sources."""
+    """Whether the answer's numbers all (with what they count), and its content words mostly,
+    stand in the sources."""
     answer = CITATION_MARK.sub(" ", answer)
     available: set[str] = set()
+    counting: set[tuple[str, str]] = set()
     for hit in sources:
         passage = _passage(hit)
         available |= terms(passage) | numbers(passage)
+        counting |= _counts(passage, _UNIT_WINDOW)
     wanted, stated = terms(answer), numbers(answer)
-    missing = tuple(sorted((wanted | stated) - available))
+    # "30 days" does not stand in "30 euros": a number's unit must follow it in a passage too.
+    miscounted = {f"{n} {unit}" for n, unit in _counts(answer, 1) if (n, unit) not in counting}
+    missing = tuple(sorted((wanted | stated) - available | miscounted))
     share = 1.0 if not wanted else 1 - len(wanted - available) / len(wanted)
     # An answer must say something: a word or a number ("4" is a whole answer to "how many").
     said = bool(wanted or stated)
-    return Support(said and stated <= available and share >= MIN_TERM_SUPPORT, share, missing)
+    numbers_found = stated <= available and not miscounted
+    return Support(said and numbers_found and share >= MIN_TERM_SUPPORT, share, missing)
+
+
+def _counts(text: str, window: int) -> set[tuple[str, str]]:
+    """(number, content word) for each number of text and the content words among the
+    window words after it."""
+    tokens = [t.lower() for t in _TOKEN.findall(text)]
+    found = set()
+    for i, token in enumerate(tokens):
+        if token[0].isdigit() or token in _NUMBER_WORDS:
+            for word in tokens[i + 1 : i + 1 + window]:
+                if len(word) >= 3 and word not in _STOPWORDS and not word[0].isdigit():
+                    found.add((_key(token), _key(word)))
+    return found
 
 
 def about(questions: Iterable[str], hit: Hit) -> bool:
