@@ -45,7 +45,8 @@ MIN_QUESTION_SUPPORT = 0.2
 CITATION_MARK = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _WORD = re.compile(r"[^\W\d_]{3,}|\d+(?:[.,]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
-_TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
+# Words of any length and numbers, in order (what follows a number says what it counts).
+_TOKEN = re.compile(rf"[^\W\d_]+|{_NUMBER.pattern}")
 # How many words after a number in a passage may name what it counts ("30 Arbeitstage Urlaub").
 _UNIT_WINDOW = 3
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
