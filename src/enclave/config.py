@@ -56,6 +56,9 @@ class Settings:
     # How many requests may wait for the in-process model; more are refused at once (503).
     llm_queue: int = 16
     max_answer_tokens: int = 256
+    # "on": answers from sources are held by a grammar to quotes of them (llama.cpp only);
+    # "auto": for the catalogue models measured to answer better so.
+    llm_quote: str = "auto"
     chunk_tokens: int = 200
     chunk_overlap: float = 0.15
     max_file_mb: int = 50
@@ -103,6 +106,8 @@ class Settings:
             raise ConfigError(
                 f"ENCLAVE_LLM_BACKEND must be 'llama-cpp' or 'openai', not {self.llm_backend!r}"
             )
+        if self.llm_quote not in ("auto", "on", "off"):
+            raise ConfigError(f"ENCLAVE_LLM_QUOTE must be auto, on or off, not {self.llm_quote!r}")
         if self.chunk_tokens < 16:
             raise ConfigError("ENCLAVE_CHUNK_TOKENS must be at least 16")
         if min(self.retain_conversations_days, self.retain_audit_days) < 0:

@@ -51,6 +51,8 @@ class Model:
     size: int | None = None
     offline: tuple[Part, ...] = ()
     note: str = ""
+    # Answers are held to quotes of the sources (quoting.py): measured to help this model.
+    quote: bool = False
 
 
 def _parts(distribution: str, module: str, files: list[str]) -> tuple[Part, ...]:
@@ -107,6 +109,8 @@ CATALOGUE: dict[str, Model] = {
                 [f"data/part0{n}.bin" for n in range(1, 7)],
             ),
             note="offline packages come from an anonymous uploader: the hash is what vouches",
+            # Free, it answers "[1]" alone (F1 0.06 on XQuAD-de); quoting, F1 0.25.
+            quote=True,
         ),
         Model(
             "qwen2.5-coder-1.5b-instruct",

@@ -77,6 +77,7 @@ _UNKNOWN = re.compile(
     r"contained|included|found)|no (?:information|mention)|cannot (?:be )?(?:answer|determine"
     r"|find)|(?:sources?|documents?|context) (?:do(?:es)? not|don'?t) (?:contain|mention|say|"
     r"provide|answer)|weiß (?:es )?nicht|nicht (?:bekannt|erwähnt|angegeben|enthalten)|"
+    r"enthalten (?:die antwort |das |dies )?nicht|"
     r"keine (?:angabe|information)|kann (?:ich )?(?:das |dies |diese frage )?nicht beantworten)",
     re.IGNORECASE,
 )

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from enclave.config import DEFAULT_LLM_MODEL, ConfigError, Settings
-from enclave.pipeline.catalogue import ModelError, resolve
+from enclave.pipeline.catalogue import CATALOGUE, ModelError, resolve
 from enclave.pipeline.prompting import COMPLETION_STOP, Prompt
+from enclave.pipeline.quoting import quote_grammar
 
 
 class LLMError(RuntimeError):
@@ -68,7 +69,8 @@ class LlamaCppLLM:
     """A GGUF model run in-process by llama.cpp.
 
     Models whose GGUF carries a chat template get chat messages; base models (like the default
-    Gemma 3 270M) get the plain completion prompt with stop sequences.
+    Gemma 3 270M) get the plain completion prompt with stop sequences. With quote on, an
+    answer from sources is held by a grammar to quotes of them (quoting.py).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class LlamaCppLLM:
         wait_s: float = 120.0,
         models_dir: Path | None = None,
         queue: int = 16,
+        quote: bool = False,
     ):
         from llama_cpp import Llama
 
@@ -104,6 +107,7 @@ class LlamaCppLLM:
             ) from exc
         self.chat = "tokenizer.chat_template" in self.llm.metadata
         self.context = context
+        self.quote = quote
         # One llama.cpp context serves one generation at a time. Others wait in arrival order
         # (a plain lock wakes waiters in no particular order) up to wait_s; beyond `queue`
         # waiting requests a new one is refused at once.
@@ -151,24 +155,20 @@ class LlamaCppLLM:
             self._busy = True
 
     def _generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+        options: dict[str, Any] = {"max_tokens": max_tokens, "stream": True, "temperature": 0.0}
+        if self.quote and prompt.shown:
+            from llama_cpp import LlamaGrammar
+
+            options["grammar"] = LlamaGrammar.from_string(
+                quote_grammar(prompt.shown), verbose=False
+            )
         if self.chat:
-            for part in self.llm.create_chat_completion(
-                prompt.messages,
-                max_tokens=max_tokens,
-                stream=True,
-                temperature=0.0,
-            ):
+            for part in self.llm.create_chat_completion(prompt.messages, **options):
                 text = part["choices"][0]["delta"].get("content")  # type: ignore[index]
                 if text:
                     yield text
         else:
-            parts = self.llm.create_completion(
-                prompt.completion,
-                max_tokens=max_tokens,
-                stop=COMPLETION_STOP,
-                stream=True,
-                temperature=0.0,
-            )
+            parts = self.llm.create_completion(prompt.completion, stop=COMPLETION_STOP, **options)
             yield from _first_paragraph(p["choices"][0]["text"] for p in parts)  # type: ignore[index]
 
 
@@ -253,4 +253,14 @@ def load_llm(settings: Settings) -> LLM:
         settings.llm_wait_seconds,
         settings.models_path,
         settings.llm_queue,
+        quote=quotes(settings),
     )
+
+
+def quotes(settings: Settings) -> bool:
+    """Whether answers are held to quotes: ENCLAVE_LLM_QUOTE on/off, or "auto": where the
+    catalogue entry was measured to answer better so (benchmarks/answers.md)."""
+    if settings.llm_quote == "auto":
+        entry = CATALOGUE.get(settings.llm_model)
+        return entry is not None and entry.quote
+    return settings.llm_quote == "on"

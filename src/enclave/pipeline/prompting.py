@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Hit
 from enclave.pipeline.language import language_of
+from enclave.pipeline.quoting import GAP
 
 # Short answers: a small model that writes whole sentences drifts from its source into
 # invented detail; asked for the phrase that answers, Qwen2.5-Coder-1.5B went from F1 0.15 to
@@ -47,6 +48,9 @@ class Prompt:
     completion: str
     # How many of the offered sources fit into the prompt (the first ones, in order).
     source_count: int = 0
+    # The text shown of each of those sources, for a backend that holds the answer to quotes
+    # of it (quoting.py).
+    shown: tuple[str, ...] = ()
 
 
 def source_label(number: int, hit: Hit) -> str:
@@ -73,7 +77,7 @@ def excerpt(text: str, question: str, keep: int = EXCERPT_SENTENCES) -> str:
     best = sorted(range(len(sentences)), key=lambda i: (-shared[i], i))[:keep]
     # A sentence sharing one word, beside one sharing three, distracts more than it helps.
     top = shared[best[0]]
-    return " … ".join(sentences[i] for i in sorted(best) if shared[i] and 2 * shared[i] >= top)
+    return GAP.join(sentences[i] for i in sorted(best) if shared[i] and 2 * shared[i] >= top)
 
 
 def _sentences(text: str) -> list[str]:
@@ -90,12 +94,14 @@ def _sentences(text: str) -> list[str]:
 def build_prompt(question: str, sources: Sequence[Hit], max_source_chars: int) -> Prompt:
     """A prompt that shows excerpts of the sources (within a character budget) and asks for
     citations."""
-    blocks, used = [], 0
+    blocks, shown, used = [], [], 0
     for number, hit in enumerate(sources, start=1):
-        block = f"{source_label(number, hit)}\n{excerpt(hit.text, question)}"
+        text = excerpt(hit.text, question)
+        block = f"{source_label(number, hit)}\n{text}"
         if used + len(block) > max_source_chars and blocks:
             break
         blocks.append(block)
+        shown.append(text)
         used += len(block)
     context = "\n\n".join(blocks)
     user = f"Sources:\n\n{context}\n\nQuestion: {question.strip()}"
@@ -103,6 +109,7 @@ def build_prompt(question: str, sources: Sequence[Hit], max_source_chars: int) -
         messages=[{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": user}],
         completion=f"{INSTRUCTION}\n\n{user}\nAnswer:",
         source_count=len(blocks),
+        shown=tuple(shown),
     )
 
 

@@ -1,0 +1,115 @@
+"""Answers held to quotes of their sources: the grammar, the setting, a real model under it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from enclave.config import ConfigError, Settings
+from enclave.pipeline import grounding
+from enclave.pipeline.entities import Hit
+from enclave.pipeline.llm import LlamaCppLLM, quotes
+from enclave.pipeline.prompting import build_prompt
+from enclave.pipeline.quoting import GAP, UNKNOWN_PHRASES, quote_grammar
+
+RULE = re.compile(r'^(\S+) ::= ("(?:[^"\\]|\\.)*")(?: \(" " (\S+)\)\?)?$')
+
+
+def admitted(grammar: str) -> set[str]:
+    """Every answer the grammar admits (it is small enough to enumerate), leading space aside.
+
+    Reads the two rule shapes quote_grammar writes: word rules ("word" (" " next)?) and, per
+    source, a choice of start rules followed by the citation.
+    """
+    lines = grammar.splitlines()
+    words: dict[str, tuple[str, str | None]] = {}
+    for line in lines[1:]:
+        if match := RULE.match(line):
+            words[match[1]] = (eval(match[2]), match[3])  # a JSON string literal
+
+    def runs(rule: str) -> set[str]:
+        word, after = words[rule]
+        return {word} | ({f"{word} {rest}" for rest in runs(after)} if after else set())
+
+    answers = {eval(literal) for literal in re.findall(r'\| ("[^"]+")', lines[0])}
+    for line in lines[1:]:
+        if match := re.match(r'^source(\d+) ::= \((.+)\) " \[\d+\]"$', line):
+            for start in match[2].split(" | "):
+                answers |= {f"{run} [{match[1]}]" for run in runs(start)}
+    return answers
+
+
+def word_runs(text: str, longest: int) -> set[str]:
+    words = text.split()
+    return {
+        " ".join(words[i:j])
+        for i in range(len(words))
+        for j in range(i + 1, min(len(words), i + longest) + 1)
+    }
+
+
+def test_the_grammar_admits_exactly_short_word_runs_of_one_excerpt_and_its_number() -> None:
+    shown = (f"Entries are kept for 400 days.{GAP}Exports are CSV.", 'He said "yes" \\ no.')
+    expected = set(UNKNOWN_PHRASES)
+    expected |= {f"{run} [1]" for run in word_runs("Entries are kept for 400 days.", 3)}
+    expected |= {f"{run} [1]" for run in word_runs("Exports are CSV.", 3)}
+    expected |= {f"{run} [2]" for run in word_runs('He said "yes" \\ no.', 3)}
+    found = admitted(quote_grammar(shown, max_words=3))
+    assert found == expected
+    # A quote never runs across the gap of an excerpt, nor past its length limit.
+    assert "days. Exports [1]" not in found and "are kept for 400 [1]" not in found
+
+
+def test_each_phrase_the_grammar_offers_for_unknown_is_an_abstention() -> None:
+    assert all(grounding.says_unknown(phrase) for phrase in UNKNOWN_PHRASES)
+
+
+def test_the_quote_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ENCLAVE_LLM_QUOTE"):
+        Settings.load(data_dir=tmp_path, llm_quote="sometimes")
+
+    def setting(model: str, quote: str = "auto") -> bool:
+        return quotes(Settings.load(data_dir=tmp_path, llm_model=model, llm_quote=quote))
+
+    # auto: as catalogued (measured per model in benchmarks/answers.md); never for a file.
+    assert setting("qwen2.5-coder-0.5b-instruct") and not setting("gemma-3-270m")
+    assert not setting(str(tmp_path / "own.gguf"))
+    assert setting("gemma-3-270m", "on") and not setting("qwen2.5-coder-0.5b-instruct", "off")
+
+
+@pytest.mark.slow
+def test_a_real_model_held_to_quotes_answers_with_a_quote_and_its_number() -> None:
+    llm = LlamaCppLLM("gemma-3-270m", context=2048, threads=2, quote=True)
+    sources = [
+        Hit(
+            1,
+            1,
+            "Canteen",
+            "/d/canteen.md",
+            0,
+            "The canteen serves soup on Mondays.",
+            None,
+            (),
+            0,
+            0,
+        ),
+        Hit(
+            2,
+            2,
+            "Audit log",
+            "/d/audit.md",
+            0,
+            "Audit entries are kept for 400 days.",
+            None,
+            (),
+            0,
+            0,
+        ),
+    ]
+    for question, number in (("How long are audit entries kept?", 2), ("What is served?", 1)):
+        prompt = build_prompt(question, sources, 4000)
+        text = "".join(llm.stream(prompt, 40)).strip()
+        assert text in admitted(quote_grammar(prompt.shown)), text
+        assert text.endswith(f"[{number}]"), text
