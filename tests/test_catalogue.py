@@ -132,3 +132,5 @@ def test_models_pull_and_use_through_the_cli(tmp_path: Path) -> None:
     assert listed["smollm2-135m-instruct"]["in_use"]
     assert not listed["gemma-3-270m"]["in_use"]
     assert listed["mistral-7b-instruct"]["offline_sources"] == []
+    # Whether a model answers held to quotes is part of its entry (measured per model).
+    assert listed["qwen2.5-coder-0.5b-instruct"]["quote"] and not listed["gemma-3-270m"]["quote"]
