@@ -109,7 +109,8 @@ CATALOGUE: dict[str, Model] = {
                 [f"data/part0{n}.bin" for n in range(1, 7)],
             ),
             note="offline packages come from an anonymous uploader: the hash is what vouches",
-            # Free, it answers "[1]" alone (F1 0.06 on XQuAD-de); quoting, F1 0.25.
+            # Free, it mostly answers a bare "[1]" (XQuAD F1 0.04 de / 0.04 en); held to
+            # quotes, 0.12 / 0.15 (benchmarks/answers.md).
             quote=True,
         ),
         Model(
