@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -27,13 +28,13 @@ def admitted(grammar: str) -> set[str]:
     words: dict[str, tuple[str, str | None]] = {}
     for line in lines[1:]:
         if match := RULE.match(line):
-            words[match[1]] = (eval(match[2]), match[3])  # a JSON string literal
+            words[match[1]] = (json.loads(match[2]), match[3])
 
     def runs(rule: str) -> set[str]:
         word, after = words[rule]
         return {word} | ({f"{word} {rest}" for rest in runs(after)} if after else set())
 
-    answers = {eval(literal) for literal in re.findall(r'\| ("[^"]+")', lines[0])}
+    answers = {json.loads(literal) for literal in re.findall(r'\| ("[^"]+")', lines[0])}
     for line in lines[1:]:
         if match := re.match(r'^source(\d+) ::= \((.+)\) " \[\d+\]"$', line):
             for start in match[2].split(" | "):
