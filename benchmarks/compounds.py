@@ -54,9 +54,8 @@ def main() -> None:
         evaluator = Evaluator(enclave)
         evaluator.index(data, Path(tmp))
         plain = measure(evaluator, data, expand=False)
-        conn = enclave.store.conn
-        rows = conn.execute("select id, text from chunks where lang = 'german'::regconfig")
-        with conn.transaction():
+        with enclave.store.connection() as conn, conn.transaction():
+            rows = conn.execute("select id, text from chunks where lang = 'german'::regconfig")
             for row in rows.fetchall():
                 conn.execute(
                     "update chunks set tsv = tsv || to_tsvector('german', %s) where id = %s",

@@ -1,8 +1,9 @@
 """PostgreSQL connections held by one `enclave serve` over bursts of requests with idle gaps.
 
 The server answers requests on worker threads that end after 10 s of idling (anyio) and are
-started anew by the next burst. The store's connections must stay bounded by the threads
-alive, not grow with every burst. Demo corpus, loopback only, bounded in count and time.
+started anew by the next burst. The store's connections must stay bounded by its two pools
+(readers and writers, ENCLAVE_DATABASE_POOL_SIZE each), not grow with threads or bursts.
+Demo corpus, loopback only, bounded in count and time.
 
     python benchmarks/connections.py [--bursts 5] [--clients 24] [--requests 48]
 """
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from enclave.config import Settings
 from enclave.pipeline.wiring import Enclave
@@ -28,14 +30,14 @@ PORT = 8765
 IDLE_S = 12  # longer than anyio's 10 s, so the worker threads of a burst end before the next
 
 
-def client_connections(data: Path) -> int:
-    """Client connections on the data directory's server, less the one counting them and its
-    reader pool's."""
-    with Enclave(Settings.load(data_dir=data)) as enclave:
-        row = enclave.store.conn.execute(
-            "select count(*) as n from pg_stat_activity where backend_type = 'client backend'"
+def client_connections(url: str) -> int:
+    """Client connections on the server, less the one counting them."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select count(*) from pg_stat_activity "
+            "where backend_type = 'client backend' and pid <> pg_backend_pid()"
         ).fetchone()
-        return row["n"] - 2
+        return row[0]
 
 
 def main() -> None:
@@ -51,6 +53,7 @@ def main() -> None:
         subprocess.run([*enclave_cli, "demo", "--json"], env=env, check=True, capture_output=True)
         with Enclave(Settings.load(data_dir=data)) as enclave:
             _, secret = Accounts(enclave.store).create_token("alice", "connections")
+            url = enclave.store.url  # the embedded server's socket in the data directory
         server = subprocess.Popen(
             [*enclave_cli, "serve", "--port", str(PORT)],
             env=env,
@@ -79,7 +82,7 @@ def main() -> None:
                 with ThreadPoolExecutor(args.clients) as pool:
                     codes = list(pool.map(search, range(args.requests)))
                 print(
-                    f"| {burst} | {len(codes)} | {codes.count(200)} | {client_connections(data)} |",
+                    f"| {burst} | {len(codes)} | {codes.count(200)} | {client_connections(url)} |",
                     flush=True,
                 )
                 time.sleep(IDLE_S)

@@ -52,10 +52,11 @@ def bench_ingest(enclave: Enclave, paragraphs: list[tuple[str, str]], work: Path
     started = time.perf_counter()
     report = enclave.ingestor.ingest([corpus], [Principal("group", "g0")])
     ingest_s = time.perf_counter() - started
-    chunks = enclave.store.conn.execute(
-        "select c.text, c.heading_path, d.title from chunks c join documents d "
-        "on d.id = c.document_id"
-    ).fetchall()
+    with enclave.store.connection() as conn:
+        chunks = conn.execute(
+            "select c.text, c.heading_path, d.title from chunks c join documents d "
+            "on d.id = c.document_id"
+        ).fetchall()
     texts = [embedding_text(r["title"], r["heading_path"], r["text"]) for r in chunks]
     started = time.perf_counter()
     enclave.embedder.embed_passages(texts)
@@ -73,76 +74,82 @@ def bench_ingest(enclave: Enclave, paragraphs: list[tuple[str, str]], work: Path
 
 def grow(enclave: Enclave, target: int, rng: np.random.Generator) -> None:
     """Add synthetic documents (10 chunks each, one group each) until the index has target."""
-    conn = enclave.store.conn
-    base = conn.execute(
-        "select text, heading_path, token_count, lang::text as lang, embedding from chunks "
-        "where document_id in (select id from documents where source not like 'synthetic:%') "
-        "order by id"
-    ).fetchall()
-    vectors = np.stack([np.asarray(r["embedding"].to_numpy()) for r in base])
-    groups = [enclave.store.ensure_principal(Principal("group", f"g{i}")) for i in range(GROUPS)]
-    have = enclave.store.counts()["chunks"]
-    doc = conn.execute("select coalesce(max(id), 0) + 1 as n from documents").fetchone()["n"]
-    while have < target:
-        with conn.transaction():
-            with conn.cursor().copy(
-                "copy documents (id, source, title, mime, content_hash, body) from stdin"
-            ) as copy:
-                for d in range(doc, doc + 1000):
-                    copy.write_row([d, f"synthetic:{d}", f"Synthetic {d}", "text/plain", "x", ""])
-            with conn.cursor().copy("copy document_acl from stdin") as copy:
-                for d in range(doc, doc + 1000):
-                    copy.write_row([d, groups[int(rng.integers(GROUPS))]])
-            picks = rng.integers(len(base), size=10000)
-            noisy = vectors[picks] + rng.normal(0, 0.02, size=(10000, vectors.shape[1]))
-            noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-            conn.execute(
-                "create temp table staging (like chunks including defaults) on commit drop"
-            )
-            with conn.cursor().copy(
-                "copy staging (document_id, ordinal, text, char_start, char_end, heading_path, "
-                "token_count, lang, tsv, term_count, embedding) from stdin"
-            ) as copy:
-                for i, (pick, vector) in enumerate(zip(picks, noisy, strict=True)):
-                    row = base[int(pick)]
-                    copy.write_row(
-                        [
-                            doc + i // 10,
-                            i % 10,
-                            row["text"],
-                            0,
-                            0,
-                            row["heading_path"],
-                            row["token_count"],
-                            row["lang"],
-                            "",
-                            0,
-                            "[" + ",".join(f"{x:.5f}" for x in vector) + "]",
-                        ]
-                    )
-            conn.execute(
-                "insert into chunks (document_id, ordinal, text, char_start, char_end, "
-                "heading_path, token_count, lang, tsv, term_count, embedding) "
-                "select document_id, ordinal, text, 0, length(text), heading_path, token_count, "
-                "lang, v.tsv, (select coalesce(sum(array_length(positions, 1)), 0) "
-                "from unnest(v.tsv)), embedding from staging, "
-                "lateral (select to_tsvector(lang, text) as tsv) v"
-            )
-            enclave.store.index_terms(list(range(doc, doc + 1000)))
-        doc += 1000
-        have += 10000
-    conn.execute("analyze")
+    with enclave.store.connection() as conn:
+        base = conn.execute(
+            "select text, heading_path, token_count, lang::text as lang, embedding from chunks "
+            "where document_id in (select id from documents where source not like 'synthetic:%') "
+            "order by id"
+        ).fetchall()
+        vectors = np.stack([np.asarray(r["embedding"].to_numpy()) for r in base])
+        groups = [
+            enclave.store.ensure_principal(Principal("group", f"g{i}")) for i in range(GROUPS)
+        ]
+        have = enclave.store.counts()["chunks"]
+        doc = conn.execute("select coalesce(max(id), 0) + 1 as n from documents").fetchone()["n"]
+        while have < target:
+            with conn.transaction():
+                with conn.cursor().copy(
+                    "copy documents (id, source, title, mime, content_hash, body) from stdin"
+                ) as copy:
+                    for d in range(doc, doc + 1000):
+                        copy.write_row(
+                            [d, f"synthetic:{d}", f"Synthetic {d}", "text/plain", "x", ""]
+                        )
+                with conn.cursor().copy("copy document_acl from stdin") as copy:
+                    for d in range(doc, doc + 1000):
+                        copy.write_row([d, groups[int(rng.integers(GROUPS))]])
+                picks = rng.integers(len(base), size=10000)
+                noisy = vectors[picks] + rng.normal(0, 0.02, size=(10000, vectors.shape[1]))
+                noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
+                conn.execute(
+                    "create temp table staging (like chunks including defaults) on commit drop"
+                )
+                with conn.cursor().copy(
+                    "copy staging (document_id, ordinal, text, char_start, char_end, heading_path, "
+                    "token_count, lang, tsv, term_count, embedding) from stdin"
+                ) as copy:
+                    for i, (pick, vector) in enumerate(zip(picks, noisy, strict=True)):
+                        row = base[int(pick)]
+                        copy.write_row(
+                            [
+                                doc + i // 10,
+                                i % 10,
+                                row["text"],
+                                0,
+                                0,
+                                row["heading_path"],
+                                row["token_count"],
+                                row["lang"],
+                                "",
+                                0,
+                                "[" + ",".join(f"{x:.5f}" for x in vector) + "]",
+                            ]
+                        )
+                conn.execute(
+                    "insert into chunks (document_id, ordinal, text, char_start, char_end, "
+                    "heading_path, token_count, lang, tsv, term_count, embedding) "
+                    "select document_id, ordinal, text, 0, length(text), heading_path, "
+                    "token_count, lang, v.tsv, "
+                    "(select coalesce(sum(array_length(positions, 1)), 0) from unnest(v.tsv)), "
+                    "embedding from staging, "
+                    "lateral (select to_tsvector(lang, text) as tsv) v"
+                )
+                enclave.store.index_terms(list(range(doc, doc + 1000)))
+            doc += 1000
+            have += 10000
+        conn.execute("analyze")
 
 
 def bench_queries(enclave: Enclave, questions: list[str], label: str) -> list[str]:
     rows = []
     for user, note in (("reader15", "3 of 20 groups"), ("reader100", "all 20 groups")):
         viewer = enclave.store.viewer(user)
-        permitted = enclave.store.conn.execute(
-            "select count(*) as n from chunks where document_id in (select document_id from "
-            "document_acl where principal_id = any(%s))",
-            [viewer.principals],
-        ).fetchone()["n"]
+        with enclave.store.connection() as conn:
+            permitted = conn.execute(
+                "select count(*) as n from chunks where document_id in (select document_id "
+                "from document_acl where principal_id = any(%s))",
+                [viewer.principals],
+            ).fetchone()["n"]
         timings: dict[str, list[float]] = {
             "dense": [],
             "bm25": [],

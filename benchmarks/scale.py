@@ -163,7 +163,8 @@ def load_corpus(enclave: Enclave, documents: list[Path], vectors: Path, rng) -> 
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     store.check_embedding_model(enclave.embedder.name, 384)
     # Built once after loading, as a bulk load would; inserting into it row by row is slower.
-    store.conn.execute("drop index if exists chunks_embedding_hnsw")
+    with store.connection() as conn:
+        conn.execute("drop index if exists chunks_embedding_hnsw")
     offset = 0
     bar = tqdm(total=len(matrix), desc="loading", unit="chunk")
     for row in read_documents(documents):
@@ -201,21 +202,22 @@ def load_corpus(enclave: Enclave, documents: list[Path], vectors: Path, rng) -> 
     assert offset == len(matrix), f"{offset} chunks but {len(matrix)} vectors"
     for user, groups in READERS.items():
         store.add_user(user, [f"g{i}" for i in range(groups)])
-    store.conn.execute("analyze")
+    with store.connection() as conn:
+        conn.execute("analyze")
 
 
 def build_hnsw(enclave: Enclave, m: int, ef_construction: int) -> float:
     """(Re)build the HNSW index with these parameters; seconds taken."""
-    conn = enclave.store.conn
-    conn.execute("drop index if exists chunks_embedding_hnsw")
-    conn.execute("set maintenance_work_mem = '2GB'")
-    began = time.perf_counter()
-    conn.execute(
-        "create index chunks_embedding_hnsw on chunks using hnsw "
-        f"((embedding::vector(384)) vector_cosine_ops) with (m = {m}, "
-        f"ef_construction = {ef_construction})"
-    )
-    return time.perf_counter() - began
+    with enclave.store.connection() as conn:
+        conn.execute("drop index if exists chunks_embedding_hnsw")
+        conn.execute("set maintenance_work_mem = '2GB'")
+        began = time.perf_counter()
+        conn.execute(
+            "create index chunks_embedding_hnsw on chunks using hnsw "
+            f"((embedding::vector(384)) vector_cosine_ops) with (m = {m}, "
+            f"ef_construction = {ef_construction})"
+        )
+        return time.perf_counter() - began
 
 
 def queries(documents: list[Path], count: int, rng) -> list[str]:
@@ -242,11 +244,12 @@ def dense_rows(enclave: Enclave, vectors: list[np.ndarray], label: str) -> list[
     exact_limit, ef_factor = store.settings.exact_search_limit, search.EF_FACTOR
     for user in READERS:
         viewer = store.viewer(user)
-        permitted = store.conn.execute(
-            "select sum(chunk_count) as n from documents where id in (select document_id "
-            "from document_acl where principal_id = any(%s))",
-            [viewer.principals],
-        ).fetchone()["n"]
+        with store.connection() as conn:
+            permitted = conn.execute(
+                "select sum(chunk_count) as n from documents where id in (select document_id "
+                "from document_acl where principal_id = any(%s))",
+                [viewer.principals],
+            ).fetchone()["n"]
         store.settings = replace(store.settings, exact_search_limit=10**9)
         exact, took = [], []
         for vector in vectors:

@@ -65,8 +65,8 @@ def run(workers: int, corpus: Path, threads: int) -> tuple[float, float, int]:
         for process in processes:
             process.wait()
         wall = time.perf_counter() - started
-        with Store(Settings.load(data_dir=data)) as store:
-            window = store.conn.execute(
+        with Store(Settings.load(data_dir=data)) as store, store.connection() as conn:
+            window = conn.execute(
                 "select extract(epoch from max(at) filter (where type = 'succeeded') "
                 "- min(at) filter (where type = 'started')) as s from procrastinate_events"
             ).fetchone()["s"]

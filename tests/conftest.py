@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from enclave.config import DEFAULT_EMBEDDING_MODEL, Settings
 from enclave.pipeline.embedding import MINILM, Embedder, TextEmbedder, load_embedder
+from enclave.pipeline.store import Store
 from enclave.pipeline.wiring import Enclave
 
 
@@ -66,6 +68,13 @@ def llm():
     from enclave.pipeline.llm import LlamaCppLLM
 
     return LlamaCppLLM("gemma-3-270m", context=4096, threads=2)
+
+
+def sql(store: Store, query: str, params: Any = None) -> list[dict[str, Any]]:
+    """Run one statement on a pooled connection of the store; its rows (none for DML)."""
+    with store.connection() as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchall() if cur.description else []
 
 
 def write(path: Path, text: str) -> Path:

@@ -20,6 +20,7 @@ from enclave.pipeline.answering import Assistant
 from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.store import Viewer
 from enclave.pipeline.wiring import Enclave
+from tests.conftest import sql
 
 USERS = [f"user{i}" for i in range(5)]
 GROUPS = [f"group{i}" for i in range(3)]
@@ -50,7 +51,7 @@ WORDS = ["zorblax", "quimbly", "fendrick", "splorgan", "wumpetty", "grindle", "m
 
 
 def reset(enclave: Enclave) -> None:
-    enclave.store.conn.execute("truncate principals, documents restart identity cascade")
+    sql(enclave.store, "truncate principals, documents restart identity cascade")
 
 
 @settings(
@@ -134,7 +135,7 @@ def test_rls_blocks_a_query_that_forgets_the_filter(tmp_path: Path, enclave: Enc
     secret = tmp_path / "secret.md"
     secret.write_text("# Secret\n\nThe launch code is swordfish.")
     enclave.ingestor.ingest([secret], [Principal("group", "board")])
-    all_ids = [r["id"] for r in enclave.store.conn.execute("select id from principals")]
+    all_ids = [r["id"] for r in sql(enclave.store, "select id from principals")]
     forged = Viewer("eve", all_ids)  # a bug that resolved eve's principals wrongly
     assert enclave.retriever.search(forged, "launch code swordfish", k=5) == []
     assert enclave.store.visible_documents(forged) == []

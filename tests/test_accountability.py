@@ -19,12 +19,13 @@ from enclave.config import Settings
 from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.retention import purge
 from enclave.server.conversations import Conversations
+from tests.conftest import sql
 from tests.server_harness import Running
 from tests.test_server import bearer, login, sse_events
 
 
 def last_id(server: Running) -> int:
-    row = server.enclave.store.conn.execute("select max(id) as id from audit_log").fetchone()
+    row = sql(server.enclave.store, "select max(id) as id from audit_log")[0]
     return int(row["id"] or 0)
 
 
@@ -133,30 +134,31 @@ def test_the_trail_is_append_only_and_tampering_is_named(server: Running) -> Non
     store = server.enclave.store
     target = last_id(server)
     with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
-        store.conn.execute("update audit_log set query = 'x' where id = %s", [target])
+        sql(store, "update audit_log set query = 'x' where id = %s", [target])
     with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
-        store.conn.execute("delete from audit_log where id = %s", [target])
+        sql(store, "delete from audit_log where id = %s", [target])
     with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
-        store.conn.execute("truncate audit_log")
+        sql(store, "truncate audit_log")
     # Someone with the owner's rights goes around the trigger and edits the query text.
-    with store.conn.transaction():
-        store.conn.execute("alter table audit_log disable trigger audit_log_append_only")
-        store.conn.execute("update audit_log set query = 'lumen!' where id = %s", [target])
-        store.conn.execute("alter table audit_log enable trigger audit_log_append_only")
+    with store.connection() as conn, conn.transaction():
+        conn.execute("alter table audit_log disable trigger audit_log_append_only")
+        conn.execute("update audit_log set query = 'lumen!' where id = %s", [target])
+        conn.execute("alter table audit_log enable trigger audit_log_append_only")
     check = store.verify_audit()
     assert not check.ok and check.broken_id == target and check.reason == "content changed"
     root = bearer(server, "root")
     assert root.get("/api/admin/audit/verify").json()["broken_id"] == target
-    removed = store.conn.execute("select * from audit_log where id = %s", [target - 1]).fetchone()
-    with store.conn.transaction():
-        store.conn.execute("alter table audit_log disable trigger audit_log_append_only")
-        store.conn.execute("update audit_log set query = 'lumen' where id = %s", [target])
-        store.conn.execute("delete from audit_log where id = %s", [target - 1])
-        store.conn.execute("alter table audit_log enable trigger audit_log_append_only")
+    removed = sql(store, "select * from audit_log where id = %s", [target - 1])[0]
+    with store.connection() as conn, conn.transaction():
+        conn.execute("alter table audit_log disable trigger audit_log_append_only")
+        conn.execute("update audit_log set query = 'lumen' where id = %s", [target])
+        conn.execute("delete from audit_log where id = %s", [target - 1])
+        conn.execute("alter table audit_log enable trigger audit_log_append_only")
     check = store.verify_audit()
     assert not check.ok and check.broken_id == target - 1 and check.reason == "entry missing"
     # Put it back as it was: the chain verifies again.
-    store.conn.execute(
+    sql(
+        store,
         "insert into audit_log select * from jsonb_populate_record(null::audit_log, %s)",
         [Jsonb(removed, dumps=lambda row: json.dumps(row, default=str))],
     )
@@ -244,26 +246,28 @@ def test_export_then_erase_leaves_only_pseudonymous_entries(server: Running) -> 
         e["action"] for e in exported["audit_entries"]
     }
     key = store.person_key(name)
-    written = store.conn.execute(
+    written = sql(
+        store,
         "select count(*) as n from audit_log where actor_key = %(k)s or subject_key = %(k)s",
         {"k": key},
-    ).fetchone()["n"]
+    )[0]["n"]
 
     assert root.delete(f"/api/admin/users/{name}").json() == {"erased": name}
     assert root.delete(f"/api/admin/users/{name}").status_code == 404
     tables = [
         r["tablename"]
-        for r in store.conn.execute("select tablename from pg_tables where schemaname = 'public'")
+        for r in sql(store, "select tablename from pg_tables where schemaname = 'public'")
     ]
     for table in tables:
-        found = store.conn.execute(
-            f"select count(*) as n from {table} t where t::text like %s", [f"%{name}%"]
-        ).fetchone()["n"]
+        found = sql(
+            store, f"select count(*) as n from {table} t where t::text like %s", [f"%{name}%"]
+        )[0]["n"]
         assert found == 0, f"{name} is still in {table}"
-    remaining = store.conn.execute(
+    remaining = sql(
+        store,
         "select count(*) as n from audit_log where actor_key = %(k)s or subject_key = %(k)s",
         {"k": key},
-    ).fetchone()["n"]
+    )[0]["n"]
     assert remaining == written + 1  # + the erasure itself, under the pseudonym
     assert store.verify_audit().ok
     assert all(e["actor"] != name for e in root.get("/api/admin/audit").json()["entries"])
@@ -287,13 +291,12 @@ def test_retention_and_deleted_documents(server: Running) -> None:
         {"number": 1, "document_id": document, "title": "Plan", "deleted": True}
     ]
     for table in ("chunks", "postings"):
-        assert not store.conn.execute(
-            f"select 1 from {table} where document_id = %s", [document]
-        ).fetchone()
+        assert not sql(store, f"select 1 from {table} where document_id = %s", [document])
 
     old = conversations.start("bob", "old")
     conversations.add(old, "user", "An old question")
-    store.conn.execute(
+    sql(
+        store,
         "update messages set created_at = now() - interval '40 days' where conversation_id = %s",
         [old],
     )
@@ -328,7 +331,8 @@ def test_the_server_applies_retention_when_it_starts(
         conversations = Conversations(enclave.store)
         old = conversations.start("olga", "old")
         conversations.add(old, "user", "An old question")
-        enclave.store.conn.execute(
+        sql(
+            enclave.store,
             "update messages set created_at = now() - interval '31 days' "
             "where conversation_id = %s",
             [old],

@@ -15,6 +15,7 @@ import pytest
 from enclave.config import DEFAULT_EMBEDDING_MODEL, Settings
 from enclave.demo import corpus_dir
 from enclave.pipeline.store import Store
+from tests.conftest import sql
 
 ENCLAVE = [sys.executable, "-m", "enclave.cli"]
 
@@ -151,11 +152,12 @@ def test_ask_with_search_cites_permitted_chunks(data_dir: Path) -> None:
     settings = Settings.load(data_dir=data_dir)
     with Store(settings) as store:
         for citation in result["citations"]:
-            row = store.conn.execute(
+            row = sql(
+                store,
                 "select c.text, d.body from chunks c join documents d on d.id = c.document_id "
                 "where c.id = %s",
                 [citation["chunk_id"]],
-            ).fetchone()
+            )[0]
             assert row["text"] == citation["excerpt"]
             assert row["body"][citation["char_start"] : citation["char_end"]] == citation["excerpt"]
             source = result["sources"][citation["number"] - 1]
@@ -257,12 +259,13 @@ def test_killed_ingest_resumes_to_a_consistent_complete_index(tmp_path: Path) ->
 
     with Store(settings) as store:
         assert store.counts()["documents"] == 60
-        rows = store.conn.execute(
+        rows = sql(
+            store,
             "select d.id, count(c.id) as n, max(c.ordinal) as last, "
             "bool_and(substr(d.body, c.char_start + 1, c.char_end - c.char_start) = c.text) "
             "as exact "
-            "from documents d left join chunks c on c.document_id = d.id group by d.id"
-        ).fetchall()
+            "from documents d left join chunks c on c.document_id = d.id group by d.id",
+        )
         assert all(r["n"] > 0 and r["last"] == r["n"] - 1 and r["exact"] for r in rows)
 
 
@@ -395,10 +398,14 @@ def test_accountability_commands(data_dir: Path, tmp_path: Path) -> None:
     assert purged == {"conversations": 0, "audit_entries": 0}  # nothing kept for a limit yet
     verified = as_json(data_dir, "audit", "verify")
     assert verified["ok"] is True and verified["entries"] > 10
-    with Store(Settings.load(data_dir=data_dir)) as store, store.conn.transaction():
-        store.conn.execute("alter table audit_log disable trigger audit_log_append_only")
-        store.conn.execute("update audit_log set query = 'changed' where action = 'search'")
-        store.conn.execute("alter table audit_log enable trigger audit_log_append_only")
+    with (
+        Store(Settings.load(data_dir=data_dir)) as store,
+        store.connection() as conn,
+        conn.transaction(),
+    ):
+        conn.execute("alter table audit_log disable trigger audit_log_append_only")
+        conn.execute("update audit_log set query = 'changed' where action = 'search'")
+        conn.execute("alter table audit_log enable trigger audit_log_append_only")
     broken = run(data_dir, "audit", "verify", check=False)
     assert broken.returncode == 1 and "broken at entry" in broken.stderr
 

@@ -15,6 +15,7 @@ from enclave.pipeline.access import Principal
 from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.store import Viewer
 from enclave.pipeline.wiring import Enclave
+from tests.conftest import sql
 from tests.test_access_property import check_world, worlds
 
 APP_ROLE, PASSWORD = "enclave_app", "app-secret-pw"
@@ -46,18 +47,19 @@ def external(tmp_path_factory: pytest.TempPathFactory, embedder: TextEmbedder) -
 
 
 def test_enclave_runs_as_a_plain_role(external: Enclave) -> None:
-    role = external.store.conn.execute(
+    role = sql(
+        external.store,
         "select current_user as name, rolsuper, rolbypassrls, rolcreaterole from pg_roles "
-        "where rolname = current_user"
-    ).fetchone()
+        "where rolname = current_user",
+    )[0]
     assert role == {
         "name": APP_ROLE,
         "rolsuper": False,
         "rolbypassrls": False,
         "rolcreaterole": False,
     }
-    applied = external.store.conn.execute("select count(*) as n from schema_migrations")
-    assert applied.fetchone()["n"] >= 8
+    applied = sql(external.store, "select count(*) as n from schema_migrations")
+    assert applied[0]["n"] >= 8
 
 
 @settings(
@@ -76,14 +78,14 @@ def test_row_level_security_holds_for_the_app_role(tmp_path: Path, external: Enc
     """The app role owns the tables, and owners bypass RLS unless it is forced: reads
     therefore switch to enclave_reader, where the policies apply."""
     store = external.store
-    store.conn.execute("truncate principals, documents restart identity cascade")
+    sql(store, "truncate principals, documents restart identity cascade")
     store.add_user("erik", [])
     secret = tmp_path / "secret.md"
     secret.write_text("# Board\n\nThe acquisition target is Norrland AB.")
     external.ingestor.ingest([secret], [Principal("group", "board")])
-    owner_sees = store.conn.execute("select count(*) as n from chunks").fetchone()["n"]
+    owner_sees = sql(store, "select count(*) as n from chunks")[0]["n"]
     assert owner_sees > 0  # as the owner: RLS does not apply (why reads change role)
-    everyone = [r["id"] for r in store.conn.execute("select id from principals")]
+    everyone = [r["id"] for r in sql(store, "select id from principals")]
     forged = Viewer("erik", everyone)  # a bug that gives erik every principal id
     with store.reading_as(forged) as cur:
         cur.execute("select count(*) as n from chunks")

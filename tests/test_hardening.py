@@ -19,6 +19,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import sql
 from tests.server_harness import Running, free_port
 from tests.test_server import bearer, sse_events
 
@@ -156,7 +157,7 @@ def test_security_headers_and_no_outside_assets(server: Running) -> None:
 
 def test_only_admins_create_principals(server: Running) -> None:
     store = server.enclave.store
-    before = store.conn.execute("select count(*) as n from principals").fetchone()["n"]
+    before = sql(store, "select count(*) as n from principals")[0]["n"]
     bob = bearer(server, "bob")
     files = {"file": ("note.md", b"# Note\n\nShared under a name nobody has yet.")}
     refused = bob.post("/api/documents", files=files, data={"allow": ["user:ghost"]})
@@ -166,7 +167,7 @@ def test_only_admins_create_principals(server: Running) -> None:
     acl = bob.put(f"/api/documents/{created}/acl", json={"allow": ["group:phantoms"]})
     assert acl.status_code == 400 and "group:phantoms" in acl.json()["error"]["message"]
     assert [str(p) for p in store.acl(created)] == ["user:bob"]
-    after = store.conn.execute("select count(*) as n from principals").fetchone()["n"]
+    after = sql(store, "select count(*) as n from principals")[0]["n"]
     assert after == before
 
 
@@ -190,7 +191,7 @@ def test_throttle_counts_by_name_and_address_and_admins_unlock(server: Running) 
     codes = [sign_in(f"nobody{i}", "guess-pw-123") for i in range(21)]
     assert codes[:20] == [401] * 20 and codes[20] == 429
     assert sign_in("gina", "gina-secret-pw") == 429  # this address is blocked for a while
-    store.conn.execute("delete from sign_in_failures")
+    sql(store, "delete from sign_in_failures")
     assert sign_in("gina", "gina-secret-pw") == 303
 
 

@@ -6,17 +6,18 @@ from pathlib import Path
 
 from enclave.pipeline.access import Principal
 from enclave.pipeline.wiring import Enclave
-from tests.conftest import write
+from tests.conftest import sql, write
 
 ENG = [Principal("group", "eng")]
 
 
 def chunk_rows(enclave: Enclave, document_id: int) -> list[dict]:
-    return enclave.store.conn.execute(
+    return sql(
+        enclave.store,
         "select ordinal, text, char_start, char_end from chunks where document_id = %s "
         "order by ordinal",
         [document_id],
-    ).fetchall()
+    )
 
 
 def test_batch_goes_on_past_broken_files(tmp_path: Path, enclave: Enclave) -> None:
@@ -49,9 +50,9 @@ def test_reingest_skips_unchanged_replaces_changed_and_prunes(
     rows = chunk_rows(enclave, updated.document_id)
     assert "Apricots" in " ".join(r["text"] for r in rows)
     assert "Apples" not in " ".join(r["text"] for r in rows)
-    body = enclave.store.conn.execute(
-        "select body from documents where id = %s", [updated.document_id]
-    ).fetchone()["body"]
+    body = sql(enclave.store, "select body from documents where id = %s", [updated.document_id])[0][
+        "body"
+    ]
     assert all(body[r["char_start"] : r["char_end"]] == r["text"] for r in rows)
     # acl None keeps the access list the document had.
     assert enclave.store.acl(updated.document_id) == ENG
@@ -85,16 +86,17 @@ def test_vectors_stay_in_the_table_rows(tmp_path: Path, enclave: Enclave) -> Non
     def toasted(title: str) -> tuple[int, int]:
         write(tmp_path / title / f"{title}.txt", " ".join(rng.sample(words, 1500)))
         enclave.ingestor.ingest([tmp_path / title], ENG)
-        row = enclave.store.conn.execute(
+        row = sql(
+            enclave.store,
             "select count(*) as chunks, count(pg_column_toast_chunk_id(embedding)) as toasted "
             "from chunks c join documents d on d.id = c.document_id where d.title = %s",
             [title],
-        ).fetchone()
+        )[0]
         return row["chunks"], row["toasted"]
 
     chunks, vectors_toasted = toasted("kept")
     assert chunks >= 5 and vectors_toasted == 0
     # The control: with pgvector's default storage the same kind of rows do toast the vector.
-    enclave.store.conn.execute("alter table chunks alter column embedding set storage external")
+    sql(enclave.store, "alter table chunks alter column embedding set storage external")
     chunks, vectors_toasted = toasted("control")
     assert chunks >= 5 and vectors_toasted >= chunks - 1  # all but a short last chunk

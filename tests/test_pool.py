@@ -1,23 +1,27 @@
 """Reads as a user go through a bounded psycopg_pool: no read ever runs as another user.
 
 Real PostgreSQL: many threads read as different users through a pool of two connections, and
-connections are handed back dirty on purpose (a session-level role and user setting).
+connections are handed back dirty on purpose (a session-level role and user setting). Writes
+take their connections from a bounded pool too.
 """
 
 from __future__ import annotations
 
+import ast
 import random
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from psycopg_pool import PoolTimeout
 
+import enclave
 from enclave.config import Settings
-from enclave.pipeline.store import Store
+from enclave.pipeline.store import Store, connected
 
 
 @pytest.fixture
@@ -91,26 +95,48 @@ def test_an_exhausted_pool_refuses_after_the_wait(store: Store) -> None:
     assert seen_as(store, "alice") == ("enclave_reader", "alice")
 
 
-def test_connections_of_ended_threads_are_closed(store: Store) -> None:
-    """A server's worker threads come and go; each ended thread's connection must not stay."""
-    pids: list[int] = []
+def test_writes_share_a_bounded_pool_however_many_threads_run(store: Store) -> None:
+    """A server's worker threads come and go (anyio: up to 40); writes must not hold one
+    connection per thread, or replicas exhaust PostgreSQL's max_connections."""
+    store.add_user("alice", ["staff"])
+    pids: set[int] = set()
+    lock = threading.Lock()
 
-    def write() -> None:
-        pids.append(store.conn.execute("select pg_backend_pid() as pid").fetchone()["pid"])
+    @connected
+    def write(self: Store) -> None:
+        pid = self.conn.execute("select pg_backend_pid() as pid").fetchone()["pid"]
+        self.viewer("alice")  # nested: the same connection, not a second one
+        assert self.conn.execute("select pg_backend_pid() as pid").fetchone()["pid"] == pid
+        with lock:
+            pids.add(pid)
 
     for _ in range(3):  # bursts of short-lived threads, as a server's thread pool has them
-        threads = [threading.Thread(target=write) for _ in range(10)]
+        threads = [threading.Thread(target=write, args=(store,)) for _ in range(20)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    ended = list(pids)
-    assert len(set(ended)) >= 10  # each thread had a connection of its own
-    # The ended threads' connections are closed when the next thread connects.
-    last = threading.Thread(target=write)
-    last.start()
-    last.join()
-    still_open = store.conn.execute(
-        "select count(*) as n from pg_stat_activity where pid = any(%s)", [ended]
-    ).fetchone()["n"]
-    assert still_open == 0
+    assert 1 <= len(pids) <= 2  # 60 threads, one connection each before the writers' pool
+    assert store._writers.get_stats()["pool_size"] <= 2
+
+
+def test_a_write_outside_a_connection_block_is_refused(store: Store) -> None:
+    with pytest.raises(RuntimeError, match="outside a connection"):
+        store.conn.execute("select 1")
+    with store.connection() as conn:
+        assert store.conn is conn
+
+
+def test_every_use_of_conn_holds_a_pooled_connection() -> None:
+    """Statically: each function that touches `.conn` is @connected (else it would fail at run
+    time on a path the tests might not reach)."""
+    unguarded = []
+    for path in Path(enclave.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef) or node.name in ("conn", "connection"):
+                continue  # Database's own: where the held connection is kept
+            touches = any(isinstance(n, ast.Attribute) and n.attr == "conn" for n in ast.walk(node))
+            guarded = any(getattr(d, "id", None) == "connected" for d in node.decorator_list)
+            if touches and not guarded:
+                unguarded.append(f"{path.name}:{node.name}")
+    assert unguarded == []

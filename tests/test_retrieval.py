@@ -14,6 +14,7 @@ from enclave.pipeline.reranking import Reranker
 from enclave.pipeline.retrieval import Retriever, passage, reciprocal_rank_fusion
 from enclave.pipeline.serialize import hit_json
 from enclave.pipeline.wiring import Enclave
+from tests.conftest import sql
 
 
 def test_rrf_known_values() -> None:
@@ -78,9 +79,9 @@ def test_hybrid_hits_carry_both_ranks_and_cite_real_text(demo: Enclave) -> None:
     assert hits[0].dense_rank is not None and hits[0].keyword_rank is not None
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     for hit in hits:
-        body = demo.store.conn.execute(
-            "select body from documents where id = %s", [hit.document_id]
-        ).fetchone()["body"]
+        body = sql(demo.store, "select body from documents where id = %s", [hit.document_id])[0][
+            "body"
+        ]
         assert body[hit.char_start : hit.char_end] == hit.text
 
 

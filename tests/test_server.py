@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import sql
 from tests.server_harness import ENGINEERING_FILES, PASSWORDS, Running
 
 
@@ -69,7 +70,7 @@ def test_tokens_are_shown_once_work_and_can_be_revoked(server: Running) -> None:
     assert api.get("/api/me").json() == {"user": "bob", "admin": False}
     client.delete(f"/api/tokens/{created.json()['id']}", headers={"X-CSRF-Token": csrf})
     assert api.get("/api/me").status_code == 401
-    stored = server.enclave.store.conn.execute("select token_hash from api_tokens").fetchall()
+    stored = sql(server.enclave.store, "select token_hash from api_tokens")
     assert all(secret not in r["token_hash"] for r in stored)
 
 

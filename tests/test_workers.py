@@ -10,6 +10,7 @@ from pathlib import Path
 
 from enclave.config import Settings
 from enclave.pipeline.store import Store
+from tests.conftest import sql
 from tests.test_cli import ENCLAVE, as_json
 
 
@@ -25,12 +26,13 @@ def write_corpus(folder: Path, files: int) -> None:
 
 def second_job_just_started(store: Store) -> bool:
     """A job has succeeded, and another started less than a second ago."""
-    row = store.conn.execute(
+    row = sql(
+        store,
         "select (select count(*) from procrastinate_jobs where status = 'succeeded') as done, "
         "(select min(extract(epoch from now() - e.at)) from procrastinate_jobs j "
         "join procrastinate_events e on e.job_id = j.id and e.type = 'started' "
-        "where j.status = 'doing') as running_s"
-    ).fetchone()
+        "where j.status = 'doing') as running_s",
+    )[0]
     return row["done"] >= 1 and row["running_s"] is not None and row["running_s"] < 1.0
 
 
@@ -55,24 +57,23 @@ def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path: Path) -> None:
         if first.poll() is None:
             first.kill()
     done = store.counts()["documents"]
-    left = store.conn.execute("select id from procrastinate_jobs where status = 'doing'").fetchall()
+    left = sql(store, "select id from procrastinate_jobs where status = 'doing'")
     assert 0 < done < 30 and len(left) == 1, "the kill must land in the middle of a job"
     time.sleep(3)  # the dead worker's heartbeat is now older than --stalled-after
 
     second = subprocess.run([*worker, "--until-empty"], capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
     assert "left by a dead worker" in second.stderr
-    jobs = store.conn.execute(
-        "select id, status, attempts from procrastinate_jobs order by id"
-    ).fetchall()
+    jobs = sql(store, "select id, status, attempts from procrastinate_jobs order by id")
     assert {j["status"] for j in jobs} == {"succeeded"} and len(jobs) == 4
     (retried,) = [j for j in jobs if j["id"] == left[0]["id"]]
     assert retried["attempts"] == 2
-    rows = store.conn.execute(
+    rows = sql(
+        store,
         "select d.source, count(c.id) as n, max(c.ordinal) as last, "
         "bool_and(substr(d.body, c.char_start + 1, c.char_end - c.char_start) = c.text) "
-        "as exact from documents d left join chunks c on c.document_id = d.id group by d.id"
-    ).fetchall()
+        "as exact from documents d left join chunks c on c.document_id = d.id group by d.id",
+    )
     assert len(rows) == 30 and len({r["source"] for r in rows}) == 30
     assert all(r["n"] > 0 and r["last"] == r["n"] - 1 and r["exact"] for r in rows)
     store.close()

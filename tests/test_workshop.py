@@ -30,6 +30,7 @@ from enclave.workshop.training_data import (
     split_by_document,
 )
 from enclave.workshop.tuning import build_pairs, tune_embedder
+from tests.conftest import sql
 
 
 def hit(chunk_id: int, document_id: int, text: str, title: str, *headings: str) -> Hit:
@@ -142,7 +143,7 @@ def test_reindex_switches_the_index_to_the_tuned_model(demo: Enclave, tmp_path: 
     )["model"]
     tuned = Embedder(model)
     store = demo.store
-    before = store.conn.execute("select id, embedding from chunks order by id").fetchall()
+    before = sql(store, "select id, embedding from chunks order by id")
     # A document ingested between staging and the switch stops the switch; a re-run finishes.
     store.chunks_to_reembed(tuned.name)
     rows = store.chunks_to_reembed(tuned.name)
@@ -156,7 +157,7 @@ def test_reindex_switches_the_index_to_the_tuned_model(demo: Enclave, tmp_path: 
     assert store.indexed_embedding_model() == demo.embedder.name
     assert reembed(store, tuned) == len(before) + 1
     assert store.indexed_embedding_model() == model
-    rows = store.conn.execute("select id, embedding from chunks order by id").fetchall()
+    rows = sql(store, "select id, embedding from chunks order by id")
     after = {r["id"]: r["embedding"].to_numpy() for r in rows}
     first = before[0]
     assert not np.allclose(after[first["id"]], first["embedding"].to_numpy())

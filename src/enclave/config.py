@@ -28,9 +28,10 @@ class Settings:
     data_dir: Path
     # Empty: start a private PostgreSQL server inside data_dir.
     database_url: str = ""
-    # Connections for reads as a user, per process (each replica and worker has its own pool).
+    # Connections per pool and process: one pool for reads as a user, one for writes (each
+    # replica and worker has its own pools).
     database_pool_size: int = 16
-    # How long a read waits for a pooled connection before it is refused (503 in the server).
+    # How long a read or write waits for a pooled connection before it is refused (503).
     database_pool_wait_seconds: float = 30.0
     # Empty: the model the index was built with (after `enclave reindex` a fine-tuned one),
     # or DEFAULT_EMBEDDING_MODEL for a new index.

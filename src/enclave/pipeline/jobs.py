@@ -64,13 +64,13 @@ def queue_app(database_url: str) -> procrastinate.App:
 
 def ensure_queue(store: Store) -> None:
     """Create procrastinate's tables in Enclave's database, once (concurrent callers wait)."""
-    with store.conn.transaction():
-        store.conn.execute("select pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-        found = store.conn.execute(
+    with store.connection() as conn, conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
+        found = conn.execute(
             "select to_regclass('procrastinate_jobs') is not null as present"
         ).fetchone()
         if not (found and found["present"]):
-            store.conn.execute(SchemaManager.get_schema())
+            conn.execute(SchemaManager.get_schema())
 
 
 def enqueue(

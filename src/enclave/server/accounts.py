@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from enclave.pipeline.access import AccessError, Principal
-from enclave.pipeline.store import Store
+from enclave.pipeline.store import Store, connected
 
 MIN_PASSWORD_LENGTH = 10
 SESSION_HOURS = 12
@@ -50,6 +50,7 @@ class Accounts:
     def __init__(self, store: Store):
         self.store = store
 
+    @connected
     def _user_id(self, user: str) -> int:
         row = self.store.conn.execute(
             "select id from principals where kind = 'user' and name = %s", [user]
@@ -62,22 +63,25 @@ class Accounts:
         """Set (or replace) a user's password; ends their browser sessions."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise AccessError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-        user_id = self._user_id(user)
-        with self.store.conn.transaction():
-            self.store.conn.execute(
+        hashed = _hasher.hash(password)
+        with self.store.connection() as conn, conn.transaction():
+            user_id = self._user_id(user)
+            conn.execute(
                 "insert into accounts(user_id, password_hash) values (%s, %s) "
                 "on conflict (user_id) do update set password_hash = excluded.password_hash",
-                [user_id, _hasher.hash(password)],
+                [user_id, hashed],
             )
-            self.store.conn.execute("delete from sessions where user_id = %s", [user_id])
+            conn.execute("delete from sessions where user_id = %s", [user_id])
 
     def verify_password(self, user: str, password: str) -> bool:
         """True if the password is the user's; unknown users and users without one fail."""
-        row = self.store.conn.execute(
-            "select a.password_hash from accounts a join principals p on p.id = a.user_id "
-            "where p.kind = 'user' and p.name = %s",
-            [user],
-        ).fetchone()
+        # Not holding a pooled connection through argon2's ~0.1 s of hashing.
+        with self.store.connection() as conn:
+            row = conn.execute(
+                "select a.password_hash from accounts a join principals p on p.id = a.user_id "
+                "where p.kind = 'user' and p.name = %s",
+                [user],
+            ).fetchone()
         if row is None or not row["password_hash"]:
             _hasher.hash(password)  # same cost either way: no user enumeration by timing
             return False
@@ -86,6 +90,7 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return False
 
+    @connected
     def set_admin(self, user: str, admin: bool) -> None:
         """Grant or take away the admin role."""
         self.store.conn.execute(
@@ -94,6 +99,7 @@ class Accounts:
             [self._user_id(user), admin],
         )
 
+    @connected
     def is_admin(self, user: str) -> bool:
         row = self.store.conn.execute(
             "select a.is_admin from accounts a join principals p on p.id = a.user_id "
@@ -102,6 +108,7 @@ class Accounts:
         ).fetchone()
         return bool(row and row["is_admin"])
 
+    @connected
     def admins(self) -> list[str]:
         rows = self.store.conn.execute(
             "select p.name from accounts a join principals p on p.id = a.user_id "
@@ -111,6 +118,7 @@ class Accounts:
 
     # -- API tokens ---------------------------------------------------------------------------
 
+    @connected
     def create_token(self, user: str, name: str) -> tuple[int, str]:
         """A new personal API token: (id, secret). The secret is shown once, stored hashed."""
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -122,6 +130,7 @@ class Accounts:
         assert row is not None
         return int(row["id"]), secret
 
+    @connected
     def tokens(self, user: str) -> list[TokenInfo]:
         rows = self.store.conn.execute(
             "select t.id, t.name, t.prefix, t.created_at, t.last_used_at, "
@@ -132,6 +141,7 @@ class Accounts:
         ).fetchall()
         return [TokenInfo(**r) for r in rows]
 
+    @connected
     def all_tokens(self) -> list[tuple[str, TokenInfo]]:
         """Every user's tokens (for admins), as (user, token)."""
         rows = self.store.conn.execute(
@@ -141,6 +151,7 @@ class Accounts:
         ).fetchall()
         return [(r.pop("user"), TokenInfo(**r)) for r in rows]
 
+    @connected
     def revoke_any_token(self, token_id: int) -> bool:
         """Revoke a token whoever owns it (admins)."""
         cur = self.store.conn.execute(
@@ -149,6 +160,7 @@ class Accounts:
         )
         return cur.rowcount > 0
 
+    @connected
     def revoke_token(self, user: str, token_id: int) -> bool:
         """Revoke one of the user's tokens; False if they have no such live token."""
         cur = self.store.conn.execute(
@@ -163,6 +175,7 @@ class Accounts:
         scheme, _, secret = header.partition(" ")
         return self.user_for_token(secret.strip()) if scheme.lower() == "bearer" else None
 
+    @connected
     def user_for_token(self, secret: str) -> str | None:
         """The user a live token belongs to, or None."""
         if not secret.startswith(TOKEN_PREFIX):
@@ -177,6 +190,7 @@ class Accounts:
 
     # -- browser sessions ---------------------------------------------------------------------
 
+    @connected
     def create_session(self, user: str) -> tuple[str, Session]:
         """A new session: (cookie secret, session)."""
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -186,6 +200,7 @@ class Accounts:
         )
         return secret, Session(user, csrf)
 
+    @connected
     def session(self, secret: str) -> Session | None:
         row = self.store.conn.execute(
             "select p.name, s.csrf_token from sessions s join principals p on p.id = s.user_id "
@@ -194,6 +209,7 @@ class Accounts:
         ).fetchone()
         return Session(row["name"], row["csrf_token"]) if row else None
 
+    @connected
     def end_session(self, secret: str) -> None:
         self.store.conn.execute("delete from sessions where token_hash = %s", [_digest(secret)])
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from enclave.pipeline.store import Store
+from enclave.pipeline.store import Store, connected
 
 
 class Conversations:
@@ -15,6 +15,7 @@ class Conversations:
     def __init__(self, store: Store):
         self.store = store
 
+    @connected
     def start(self, user: str, title: str) -> int:
         row = self.store.conn.execute(
             "insert into conversations(user_id, title) select id, %s from principals "
@@ -24,6 +25,7 @@ class Conversations:
         assert row is not None
         return int(row["id"])
 
+    @connected
     def owns(self, user: str, conversation_id: int) -> bool:
         return bool(
             self.store.conn.execute(
@@ -33,6 +35,7 @@ class Conversations:
             ).fetchone()
         )
 
+    @connected
     def add(self, conversation_id: int, role: str, content: str, sources: Any = ()) -> None:
         self.store.conn.execute(
             "insert into messages(conversation_id, role, content, sources) values (%s, %s, %s, %s)",
@@ -50,6 +53,7 @@ class Conversations:
                 question = None
         return turns
 
+    @connected
     def list(self, user: str) -> list[dict[str, Any]]:
         return self.store.conn.execute(
             "select c.id, c.title, c.created_at::text as created_at from conversations c "
@@ -58,6 +62,7 @@ class Conversations:
             [user],
         ).fetchall()
 
+    @connected
     def messages(self, user: str, conversation_id: int) -> list[dict[str, Any]] | None:
         """The conversation's messages, or None if it is not this user's."""
         if not self.owns(user, conversation_id):

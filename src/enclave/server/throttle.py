@@ -6,7 +6,7 @@ repeated failures for this name from this address, after many failures from this
 for any names, or after very many for this name from anywhere (an admin can unlock it).
 """
 
-from enclave.pipeline.store import Store
+from enclave.pipeline.store import Store, connected
 
 
 class LoginThrottle:
@@ -24,6 +24,7 @@ class LoginThrottle:
         self.limits = (per_name_and_address, per_address, per_name)
         self.window = window_s
 
+    @connected
     def blocked(self, name: str, address: str) -> bool:
         row = self.store.conn.execute(
             "select count(*) filter (where user_name = %(n)s and address = %(a)s) as pair, "
@@ -36,6 +37,7 @@ class LoginThrottle:
         assert row is not None
         return any(n >= limit for n, limit in zip(row.values(), self.limits, strict=True))
 
+    @connected
     def failed(self, name: str, address: str) -> None:
         with self.store.conn.transaction():
             self.store.conn.execute(
@@ -47,11 +49,13 @@ class LoginThrottle:
                 [name, address],
             )
 
+    @connected
     def succeeded(self, name: str, address: str) -> None:
         self.store.conn.execute(
             "delete from sign_in_failures where user_name = %s and address = %s", [name, address]
         )
 
+    @connected
     def unlock(self, name: str) -> int:
         """Forget a user name's failures (an admin's unlock); how many there were."""
         cur = self.store.conn.execute("delete from sign_in_failures where user_name = %s", [name])

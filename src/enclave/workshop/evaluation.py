@@ -190,7 +190,8 @@ class Evaluator:
             document_id: names[Path(source).name]
             for document_id, source in self.enclave.store.sources_under(folder)
         }
-        rows = self.enclave.store.conn.execute("select id, document_id from chunks").fetchall()
+        with self.enclave.store.connection() as conn:
+            rows = conn.execute("select id, document_id from chunks").fetchall()
         self.chunk_doc = {
             r["id"]: self.doc_of[r["document_id"]] for r in rows if r["document_id"] in self.doc_of
         }

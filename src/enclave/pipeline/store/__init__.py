@@ -1,6 +1,6 @@
 """The one store: PostgreSQL + pgvector, split by concern over one shared connection handling.
 
-- database.py: connections (one per thread), transactions, migrations, reads as a user (RLS).
+- database.py: pooled connections, transactions, migrations, reads as a user (RLS).
 - principals.py: users, groups and access lists.
 - documents.py: documents, chunks and keyword postings.
 - embeddings.py: the embedding model of the stored vectors, re-embedding and switching.
@@ -15,13 +15,13 @@ audit).
 from __future__ import annotations
 
 from enclave.pipeline.store.audit import ChainCheck
-from enclave.pipeline.store.database import ACL_FILTER, Viewer
+from enclave.pipeline.store.database import ACL_FILTER, Viewer, connected
 from enclave.pipeline.store.documents import Documents, StoredDocument
 from enclave.pipeline.store.people import People
 from enclave.pipeline.store.search import SearchQueries
 
-__all__ = ["ACL_FILTER", "ChainCheck", "Store", "StoredDocument", "Viewer"]
+__all__ = ["ACL_FILTER", "ChainCheck", "Store", "StoredDocument", "Viewer", "connected"]
 
 
 class Store(Documents, SearchQueries, People):
-    """All reads and writes of Enclave's data, through one connection per thread."""
+    """All reads and writes of Enclave's data, through two bounded connection pools."""

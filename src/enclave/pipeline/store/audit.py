@@ -16,7 +16,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from enclave.pipeline.audit import GENESIS, SEEING, Event, entry_hash, name_mac
-from enclave.pipeline.store.database import Database
+from enclave.pipeline.store.database import Database, connected
 
 _APPEND_LOCK = 7361002
 
@@ -36,17 +36,20 @@ class AuditTrail(Database):
     """Append, read and verify the audit trail."""
 
     @cached_property
+    @connected
     def _audit_secret(self) -> str:
         row = self.conn.execute("select key from audit_secret where id = 1").fetchone()
         assert row is not None
         return str(row["key"])
 
+    @connected
     def person_key(self, name: str) -> str | None:
         """The key standing for this person in the trail; None if they are not in it."""
         row = self.conn.execute("select key from audit_people where name = %s", [name])
         found = row.fetchone()
         return found["key"] if found else None
 
+    @connected
     def record(self, event: Event) -> int:
         """Append one entry to the chain; its id."""
         with self.conn.transaction():
@@ -85,6 +88,7 @@ class AuditTrail(Database):
             )
         return int(entry["id"])
 
+    @connected
     def _person(self, name: str | None) -> str | None:
         if name is None:
             return None
@@ -105,6 +109,7 @@ class AuditTrail(Database):
         ]
         return detail | {"allow": allow}
 
+    @connected
     def _named(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         keys = {
             entry[5:]
@@ -126,12 +131,14 @@ class AuditTrail(Database):
                 ]
         return entries
 
+    @connected
     def _anchor(self) -> dict[str, Any]:
         row = self.conn.execute(
             "select last_id as id, last_hash as hash from audit_anchor where id = 1"
         ).fetchone()
         return row or {"id": 0, "hash": GENESIS}
 
+    @connected
     def audit_entries(
         self,
         user: str | None = None,
@@ -166,6 +173,7 @@ class AuditTrail(Database):
         ).fetchall()
         return self._named(rows)
 
+    @connected
     def who_saw(self, document_id: int, since: datetime | None = None) -> list[dict[str, Any]]:
         """Everyone shown passages of a document (search, answer, view), with when and what."""
         return self.conn.execute(
@@ -177,6 +185,7 @@ class AuditTrail(Database):
             {"d": document_id, "seeing": list(SEEING), "since": since or datetime.min},
         ).fetchall()
 
+    @connected
     def seen_by(self, user: str, since: datetime | None = None) -> list[dict[str, Any]]:
         """The documents a user was shown passages of, with how often, when and how."""
         return self.conn.execute(
@@ -194,6 +203,7 @@ class AuditTrail(Database):
             },
         ).fetchall()
 
+    @connected
     def verify_audit(self) -> ChainCheck:
         """Recompute every entry's hash from the previous one; name the first that differs.
         Also check that no person's name was swapped for another's."""
@@ -214,11 +224,13 @@ class AuditTrail(Database):
                 prev, count, expected_id = row["hash"], count + 1, expected_id + 1
         return ChainCheck(True, count, prev)
 
+    @connected
     def forget_person(self, name: str) -> int:
         """Erase a person's name from the trail: their entries keep only an unlinkable key."""
         cur = self.conn.execute("delete from audit_people where name = %s", [name])
         return cur.rowcount
 
+    @connected
     def purge_audit(self, before: datetime) -> int:
         """Delete entries older than `before`; the chain then starts from the last deleted."""
         with self.conn.transaction():

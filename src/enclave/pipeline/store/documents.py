@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from enclave.pipeline.access import Principal
 from enclave.pipeline.entities import Chunk, Document
-from enclave.pipeline.store.database import ACL_FILTER, Viewer
+from enclave.pipeline.store.database import ACL_FILTER, Viewer, connected
 from enclave.pipeline.store.principals import Principals
 
 
@@ -36,6 +36,7 @@ class StoredDocument:
 class Documents(Principals):
     """Documents, chunks and BM25 postings; writes run as the owner, reads as a viewer."""
 
+    @connected
     def document_state(self, source: str) -> tuple[int, str] | None:
         """(id, content hash) of the stored document for this source, if any."""
         row = self.conn.execute(
@@ -43,6 +44,7 @@ class Documents(Principals):
         ).fetchone()
         return (int(row["id"]), row["content_hash"]) if row else None
 
+    @connected
     def replace_document(
         self,
         document: Document,
@@ -82,6 +84,7 @@ class Documents(Principals):
                 self._write_acl(document_id, acl)
         return document_id
 
+    @connected
     def _insert_chunks(
         self,
         document_id: int,
@@ -120,6 +123,7 @@ class Documents(Principals):
                 ],
             )
 
+    @connected
     def index_terms(self, document_ids: Sequence[int]) -> None:
         """Write the BM25 postings and length totals of documents whose chunks are stored."""
         self.conn.execute(
@@ -138,6 +142,7 @@ class Documents(Principals):
             {"docs": list(document_ids)},
         )
 
+    @connected
     def find_document(self, ref: str) -> int | None:
         """A document id from an id, a source path or a unique file name."""
         if ref.isdigit():
@@ -149,6 +154,7 @@ class Documents(Principals):
         ).fetchall()
         return int(rows[0]["id"]) if len(rows) == 1 else None
 
+    @connected
     def sources_under(self, folder: Path) -> list[tuple[int, str]]:
         """(id, source) of every stored document whose file lies under folder."""
         prefix = str(folder.resolve()).rstrip("/") + "/"
@@ -158,6 +164,7 @@ class Documents(Principals):
         ).fetchall()
         return [(int(r["id"]), r["source"]) for r in rows]
 
+    @connected
     def delete_document(self, document_id: int) -> None:
         """Remove a document: its chunks, vectors, postings and access list, and its
         excerpts from every stored conversation (their citations keep id and title)."""
@@ -173,11 +180,13 @@ class Documents(Principals):
                 {"d": document_id},
             )
 
+    @connected
     def document_title(self, document_id: int) -> str | None:
         row = self.conn.execute("select title from documents where id = %s", [document_id])
         found = row.fetchone()
         return found["title"] if found else None
 
+    @connected
     def counts(self) -> dict[str, int]:
         """Number of documents and chunks in the index (admin view)."""
         row = self.conn.execute(
@@ -222,6 +231,7 @@ class Documents(Principals):
             row = cur.fetchone()
         return (row["title"], row["body"]) if row else None
 
+    @connected
     def document_owner(self, document_id: int) -> str | None:
         """The user who uploaded the document through the server, if any."""
         row = self.conn.execute(
@@ -230,6 +240,7 @@ class Documents(Principals):
         ).fetchone()
         return row["name"] if row else None
 
+    @connected
     def set_owner(self, document_id: int, user: str) -> None:
         self.conn.execute(
             "update documents set owner_id = (select id from principals "
@@ -237,6 +248,7 @@ class Documents(Principals):
             [user, document_id],
         )
 
+    @connected
     def all_documents(self) -> list[dict[str, Any]]:
         """Every document's id, title, file and access list (admin view: no content)."""
         rows = self.conn.execute(
@@ -255,11 +267,13 @@ class Documents(Principals):
             for r in rows
         ]
 
+    @connected
     def document_source(self, document_id: int) -> str | None:
         row = self.conn.execute("select source from documents where id = %s", [document_id])
         found = row.fetchone()
         return found["source"] if found else None
 
+    @connected
     def forget_hash(self, document_id: int) -> None:
         """Make the next ingest of this document re-read it even if its file is unchanged."""
         self.conn.execute("update documents set content_hash = '' where id = %s", [document_id])

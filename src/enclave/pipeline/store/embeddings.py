@@ -9,7 +9,7 @@ import numpy as np
 
 from enclave.config import ConfigError
 from enclave.pipeline.embedding import same_model
-from enclave.pipeline.store.database import Database
+from enclave.pipeline.store.database import Database, connected
 
 
 def hnsw_index(dim: int) -> str:
@@ -28,6 +28,7 @@ def hnsw_index(dim: int) -> str:
 class EmbeddingIndex(Database):
     """The vectors' model and dimension, the HNSW index, and re-embedding in stages."""
 
+    @connected
     def check_embedding_model(self, name: str, dim: int) -> None:
         """Record the embedding model on first use; refuse vectors from a different one."""
         with self.conn.transaction():
@@ -51,6 +52,7 @@ class EmbeddingIndex(Database):
         """The embedding model the stored vectors come from; None before the first ingest."""
         return self._meta().get("embedding_model")
 
+    @connected
     def _meta(self) -> dict[str, str]:
         return {
             r["key"]: r["value"] for r in self.conn.execute("select key, value from index_meta")
@@ -60,6 +62,7 @@ class EmbeddingIndex(Database):
     def embedding_dim(self) -> int:
         return int(self._meta().get("embedding_dim", 0))
 
+    @connected
     def chunks_to_reembed(self, model: str) -> list[dict[str, Any]]:
         """Chunks (id, title, heading_path, text) without a staged vector from model."""
         with self.conn.transaction():
@@ -71,6 +74,7 @@ class EmbeddingIndex(Database):
                 "order by c.id"
             ).fetchall()
 
+    @connected
     def stage_embeddings(self, model: str, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Keep vectors from the next model; committed at once, so a stopped run resumes."""
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -81,6 +85,7 @@ class EmbeddingIndex(Database):
                 [(i, model, v) for i, v in zip(ids, vectors, strict=True)],
             )
 
+    @connected
     def switch_embeddings(self, model: str, dim: int) -> int:
         """Swap the staged vectors in and record model, in one transaction; returns chunks.
 

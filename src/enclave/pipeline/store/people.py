@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from enclave.pipeline.store.audit import AuditTrail
+from enclave.pipeline.store.database import connected
 
 
 class People(AuditTrail):
     """What is stored about a person, their erasure, and deletion by age."""
 
+    @connected
     def person_record(self, name: str) -> dict[str, Any] | None:
         """Everything stored about a user (GDPR Art. 15), or None if there is no such user."""
         account = self.conn.execute(
@@ -48,6 +50,7 @@ class People(AuditTrail):
             "audit_entries": self.audit_entries(user=name, limit=None),
         }
 
+    @connected
     def _conversations_of(self, user_id: int) -> list[dict[str, Any]]:
         conversations = self.conn.execute(
             "select id, title, created_at from conversations where user_id = %s order by id",
@@ -61,6 +64,7 @@ class People(AuditTrail):
             ).fetchall()
         return conversations
 
+    @connected
     def erase_person(self, name: str) -> bool:
         """Delete a user with their account, sessions, tokens, memberships and conversations
         (GDPR Art. 17); the audit trail keeps their entries under a pseudonym only."""
@@ -71,6 +75,7 @@ class People(AuditTrail):
             self.forget_person(name)
         return cur.rowcount > 0
 
+    @connected
     def purge_conversations(self, before: datetime) -> int:
         """Delete conversations with no message since `before`."""
         cur = self.conn.execute(

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from enclave.pipeline.access import AccessError, Principal
-from enclave.pipeline.store.database import Database, Viewer
+from enclave.pipeline.store.database import Database, Viewer, connected
 
 
 class Principals(Database):
     """Who exists, who belongs to which group, and who may read which document."""
 
+    @connected
     def ensure_principal(self, principal: Principal) -> int:
         """The id of a user or group, created if new."""
         row = self.conn.execute(
@@ -22,6 +23,7 @@ class Principals(Database):
         assert row is not None
         return int(row["id"])
 
+    @connected
     def add_user(self, name: str, groups: Sequence[str]) -> None:
         """Create the user (if new) and add them to the groups (created if new)."""
         with self.conn.transaction():
@@ -33,6 +35,7 @@ class Principals(Database):
                     [user_id, group_id],
                 )
 
+    @connected
     def remove_from_group(self, name: str, group: str) -> bool:
         """Take a user out of a group; False if they were not in it."""
         cur = self.conn.execute(
@@ -43,6 +46,7 @@ class Principals(Database):
         )
         return cur.rowcount > 0
 
+    @connected
     def users(self) -> list[dict[str, Any]]:
         """Every user with their groups."""
         return self.conn.execute(
@@ -53,6 +57,7 @@ class Principals(Database):
             "where u.kind = 'user' group by u.name order by u.name"
         ).fetchall()
 
+    @connected
     def viewer(self, user: str) -> Viewer:
         """The user's principal ids; an unknown user has none and so can read nothing."""
         rows = self.conn.execute(
@@ -63,6 +68,7 @@ class Principals(Database):
         ).fetchall()
         return Viewer(user, sorted(int(r["id"]) for r in rows))
 
+    @connected
     def user_exists(self, user: str) -> bool:
         return bool(
             self.conn.execute(
@@ -70,6 +76,7 @@ class Principals(Database):
             ).fetchone()
         )
 
+    @connected
     def groups(self) -> list[str]:
         """Every group name."""
         rows = self.conn.execute(
@@ -77,6 +84,7 @@ class Principals(Database):
         ).fetchall()
         return [r["name"] for r in rows]
 
+    @connected
     def require_known(self, acl: Sequence[Principal]) -> None:
         """Refuse an access list naming a user or group that does not exist yet.
 
@@ -95,12 +103,14 @@ class Principals(Database):
                 "(`enclave users add NAME --group GROUP`, or `--create-principals` on the CLI)"
             )
 
+    @connected
     def ensure_principals(self, acl: Sequence[Principal]) -> None:
         """Create the users and groups of an access list that do not exist yet."""
         with self.conn.transaction():
             for principal in acl:
                 self.ensure_principal(principal)
 
+    @connected
     def readers(self, document_id: int) -> list[dict[str, Any]]:
         """Every user who may read a document, with the access-list entries that let them."""
         return self.conn.execute(
@@ -113,11 +123,13 @@ class Principals(Database):
             [document_id],
         ).fetchall()
 
+    @connected
     def set_acl(self, document_id: int, acl: Sequence[Principal]) -> None:
         """Replace a document's access list."""
         with self.conn.transaction():
             self._write_acl(document_id, acl)
 
+    @connected
     def _write_acl(self, document_id: int, acl: Sequence[Principal]) -> None:
         self.conn.execute("delete from document_acl where document_id = %s", [document_id])
         for principal in acl:
@@ -126,6 +138,7 @@ class Principals(Database):
                 [document_id, self.ensure_principal(principal)],
             )
 
+    @connected
     def acl(self, document_id: int) -> list[Principal]:
         """A document's access list."""
         rows = self.conn.execute(
