@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 from psycopg_pool import PoolTimeout
 
@@ -50,6 +51,17 @@ def test_concurrent_reads_each_see_only_their_own_user(store: Store) -> None:
         seen = list(pool.map(lambda user: (user, seen_as(store, user)), asked))
     assert all(role == "enclave_reader" and viewer == user for user, (role, viewer) in seen)
     assert store._readers.get_stats()["pool_size"] <= 2
+
+
+def test_a_read_as_a_user_is_read_only_under_the_reader_role(store: Store) -> None:
+    store.add_user("alice", ["staff"])
+    with store.reading_as(store.viewer("alice")) as cur:
+        row = cur.execute(
+            "select current_user as role, current_setting('transaction_read_only') as ro"
+        ).fetchone()
+        assert row == {"role": "enclave_reader", "ro": "on"}
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            cur.execute("insert into audit_secret(id, key) values (2, 'x')")
 
 
 def test_a_connection_left_dirty_is_reset_before_anyone_else_gets_it(store: Store) -> None:

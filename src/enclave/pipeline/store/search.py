@@ -50,8 +50,11 @@ class SearchQueries(EmbeddingIndex):
                 )
             else:
                 # Approximate: HNSW, scanning on until k permitted rows are found.
-                cur.execute("set local hnsw.iterative_scan = strict_order")
-                cur.execute(f"set local hnsw.ef_search = {max(40, EF_FACTOR * k)}")
+                cur.execute(
+                    "select set_config('hnsw.iterative_scan', 'strict_order', true), "
+                    "set_config('hnsw.ef_search', %s, true)",
+                    [str(max(40, EF_FACTOR * k))],
+                )
                 sql = (
                     f"select c.id, 1 - ({distance}) as score from chunks c where {acl} "
                     f"order by {distance} limit %(k)s"
