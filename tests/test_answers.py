@@ -254,7 +254,7 @@ class CountingLLM:
 
     def stream(self, prompt: Prompt, max_tokens: int):
         self.calls += 1
-        yield from self.llm.stream(prompt, max_tokens)
+        return (yield from self.llm.stream(prompt, max_tokens))
 
 
 @pytest.fixture
@@ -296,6 +296,27 @@ def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
     forbidden = ask(bob, "How long does the audit log keep entries?")
     assert forbidden.abstained and forbidden.text == ABSTAIN_EN and not forbidden.citations
     assert counting.calls == asked
+
+
+def test_a_model_unsure_of_its_first_token_abstains_before_streaming_anything(
+    demo: tuple[Enclave, CountingLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enclave, counting = demo
+    alice, question = enclave.store.viewer("alice"), "How long does the audit log keep entries?"
+    # A floor no token reaches (a log-probability is below 0 unless the model is certain).
+    monkeypatch.setattr(counting.llm, "min_first_logprob", 0.0)
+    streamed: list[str] = []
+    unsure = enclave.assistant.ask(alice, question, on_token=streamed.append)
+    assert counting.calls == 1 and unsure.abstained and not unsure.citations
+    assert streamed == [ABSTAIN_EN]  # no draft shown and taken back
+    # A floor every token clears: the same question gets its answer.
+    monkeypatch.setattr(counting.llm, "min_first_logprob", -1000.0)
+    sure = enclave.assistant.ask(alice, question)
+    assert not sure.abstained and "400" in sure.text
+    # Prompts without sources (search off, follow-up rewriting) are never held back.
+    monkeypatch.setattr(counting.llm, "min_first_logprob", 0.0)
+    free = enclave.assistant.ask(alice, "Say hello.", use_search=False)
+    assert free.text and not free.abstained
 
 
 def test_without_the_similarity_threshold_the_model_is_asked(

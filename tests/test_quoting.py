@@ -11,7 +11,7 @@ import pytest
 from enclave.config import ConfigError, Settings
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Hit
-from enclave.pipeline.llm import LlamaCppLLM, quotes
+from enclave.pipeline.llm import LlamaCppLLM, min_first_logprob, quotes
 from enclave.pipeline.prompting import build_prompt
 from enclave.pipeline.quoting import GAP, UNKNOWN_PHRASES, quote_grammar
 
@@ -78,6 +78,22 @@ def test_the_quote_setting(tmp_path: Path) -> None:
     assert setting("qwen2.5-coder-0.5b-instruct") and not setting("gemma-3-270m")
     assert not setting(str(tmp_path / "own.gguf"))
     assert setting("gemma-3-270m", "on") and not setting("qwen2.5-coder-0.5b-instruct", "off")
+
+
+def test_the_confidence_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ENCLAVE_LLM_CONFIDENCE"):
+        Settings.load(data_dir=tmp_path, llm_confidence="high")
+
+    def floor(model: str, confidence: str = "auto") -> float | None:
+        return min_first_logprob(
+            Settings.load(data_dir=tmp_path, llm_model=model, llm_confidence=confidence)
+        )
+
+    # auto: as catalogued (measured per model); none for a file or an uncatalogued model.
+    assert floor("qwen2.5-coder-1.5b-instruct") == -1.5
+    assert floor("gemma-3-270m") is None and floor(str(tmp_path / "own.gguf")) is None
+    assert floor("qwen2.5-coder-1.5b-instruct", "off") is None
+    assert floor("gemma-3-270m", "-2.5") == -2.5
 
 
 @pytest.mark.slow

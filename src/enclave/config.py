@@ -60,6 +60,9 @@ class Settings:
     # "on": answers from sources are held by a grammar to quotes of them (llama.cpp only);
     # "auto": for the catalogue models measured to answer better so.
     llm_quote: str = "auto"
+    # The answer's first-token log-probability below which the model abstains (llama.cpp only):
+    # "auto" as catalogued for the model, "off", or a number such as -1.5.
+    llm_confidence: str = "auto"
     chunk_tokens: int = 200
     chunk_overlap: float = 0.15
     max_file_mb: int = 50
@@ -109,6 +112,14 @@ class Settings:
             )
         if self.llm_quote not in ("auto", "on", "off"):
             raise ConfigError(f"ENCLAVE_LLM_QUOTE must be auto, on or off, not {self.llm_quote!r}")
+        if self.llm_confidence not in ("auto", "off"):
+            try:
+                float(self.llm_confidence)
+            except ValueError:
+                raise ConfigError(
+                    "ENCLAVE_LLM_CONFIDENCE must be auto, off or a log-probability such as -1.5,"
+                    f" not {self.llm_confidence!r}"
+                ) from None
         if self.chunk_tokens < 16:
             raise ConfigError("ENCLAVE_CHUNK_TOKENS must be at least 16")
         if min(self.retain_conversations_days, self.retain_audit_days) < 0:

@@ -32,6 +32,7 @@ def model_json(model: Model, models_dir: Path, in_use: str) -> dict[str, Any]:
         "licence": model.licence,
         "chat_template": model.chat_template,
         "quote": model.quote,
+        "min_first_logprob": model.min_first_logprob,
         "offline_sources": [p.distribution for p in model.offline],
         "note": model.note,
         "pulled": is_pulled(model, models_dir),
@@ -48,13 +49,16 @@ def entry(name: str) -> Model:
 
 @models_app.command("list")
 def models_list(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
-    """Every catalogue model: source, size, licence, chat template, quoting, pulled or not."""
+    """Every catalogue model: source, size, licence, chat template, quoting, confidence floor,
+    pulled or not."""
     settings = load_settings(data_dir)
     rows = [model_json(m, settings.models_path, settings.llm_model) for m in CATALOGUE.values()]
     if as_json:
         emit({"models_dir": str(settings.models_path), "models": rows})
         return
-    table = Table("name", "size", "licence", "chat", "quotes", "offline", "pulled", "upstream")
+    table = Table(
+        "name", "size", "licence", "chat", "quotes", "unsure below", "offline", "pulled", "upstream"
+    )
     for row in rows:
         size = f"{row['size'] / 2**20:.0f} MiB" if row["size"] else "?"
         name = f"{row['name']} (in use)" if row["in_use"] else row["name"]
@@ -62,7 +66,10 @@ def models_list(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
         chat = "yes" if row["chat_template"] else "no"
         pulled = "yes" if row["pulled"] else ""
         quotes = "yes" if row["quote"] else ""
-        table.add_row(name, size, row["licence"], chat, quotes, offline, pulled, row["upstream"])
+        floor = "" if row["min_first_logprob"] is None else f"{row['min_first_logprob']:g}"
+        table.add_row(
+            name, size, row["licence"], chat, quotes, floor, offline, pulled, row["upstream"]
+        )
     out.print(table)
 
 

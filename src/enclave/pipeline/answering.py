@@ -129,7 +129,7 @@ class Assistant:
     ) -> Generator[str, None, Answer]:
         question, use_search = answer.question, answer.used_search
         if not use_search:
-            answer.text, _ = yield from self._complete(build_prompt_without_sources(question))
+            answer.text, _, _ = yield from self._complete(build_prompt_without_sources(question))
             return answer
         answer.search_query = search or standalone_query(question, history, self.llm)
         sources = self.retriever.search(viewer, answer.search_query, k)
@@ -140,7 +140,11 @@ class Assistant:
         # A long question leaves less room for sources in the same window.
         prompt = build_prompt(question, sources, max(1000, self.max_source_chars - len(question)))
         answer.sources = sources[: prompt.source_count]
-        answer.text, looped = yield from self._complete(prompt)
+        answer.text, looped, unsure = yield from self._complete(prompt)
+        if unsure:
+            # The model's first token was one it gave too little probability: nothing was
+            # streamed, and such answers were mostly wrong (benchmarks/answers.md).
+            return (yield from self._abstain(answer, withdrawn=False))
         if looped:
             # Keep what came before the loop if it stands on its own and in the sources.
             answer.text = before_loop(answer.text)
@@ -170,15 +174,21 @@ class Assistant:
         similarities = [h.similarity for h in sources if h.similarity is not None]
         return not similarities or max(similarities) >= self.min_similarity
 
-    def _complete(self, prompt: Prompt) -> Generator[str, None, tuple[str, bool]]:
-        """Stream the model's tokens; stop at the first sign of a loop. (text, looped)."""
+    def _complete(self, prompt: Prompt) -> Generator[str, None, tuple[str, bool, bool]]:
+        """Stream the model's tokens; stop at the first sign of a loop.
+
+        (text, looped, unsure: the model stopped before its first token, see LLM.stream).
+        """
         guard = RepetitionGuard()
         with closing(self.llm.stream(prompt, self.max_answer_tokens)) as tokens:
-            for piece in tokens:
+            while True:
+                try:
+                    piece = next(tokens)
+                except StopIteration as end:
+                    return guard.text.strip(), False, bool(end.value)
                 yield piece
                 if guard.degenerate(piece):
-                    return guard.text.strip(), True
-        return guard.text.strip(), False
+                    return guard.text.strip(), True, False
 
     def _abstain(self, answer: Answer, withdrawn: bool) -> Generator[str, None, Answer]:
         """Say plainly that the documents do not answer this; cite nothing.

@@ -9,8 +9,11 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Generator, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from enclave.config import DEFAULT_LLM_MODEL, ConfigError, Settings
 from enclave.pipeline.catalogue import CATALOGUE, ModelError, resolve
@@ -31,8 +34,12 @@ class LLM(Protocol):
 
     name: str
 
-    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
-        """Tokens as generated; closing the generator stops generation at once."""
+    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, bool]:
+        """Tokens as generated; closing the generator stops generation at once.
+
+        Returns True where the model stopped before its first token, unsure how to answer
+        from the sources it was shown (then nothing was streamed).
+        """
         ...
 
 
@@ -70,7 +77,9 @@ class LlamaCppLLM:
 
     Models whose GGUF carries a chat template get chat messages; base models (like the default
     Gemma 3 270M) get the plain completion prompt with stop sequences. With quote on, an
-    answer from sources is held by a grammar to quotes of them (quoting.py).
+    answer from sources is held by a grammar to quotes of them (quoting.py). With
+    min_first_logprob, an answer from sources whose first token the model gives a lower
+    log-probability is not generated at all (the caller abstains).
     """
 
     def __init__(
@@ -82,6 +91,7 @@ class LlamaCppLLM:
         models_dir: Path | None = None,
         queue: int = 16,
         quote: bool = False,
+        min_first_logprob: float | None = None,
     ):
         from llama_cpp import Llama
 
@@ -108,6 +118,7 @@ class LlamaCppLLM:
         self.chat = "tokenizer.chat_template" in self.llm.metadata
         self.context = context
         self.quote = quote
+        self.min_first_logprob = min_first_logprob
         # One llama.cpp context serves one generation at a time. Others wait in arrival order
         # (a plain lock wakes waiters in no particular order) up to wait_s; beyond `queue`
         # waiting requests a new one is refused at once.
@@ -117,11 +128,12 @@ class LlamaCppLLM:
         self.wait_s = wait_s
         self.queue = queue
 
-    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
-        """Tokens as they are generated (concurrent callers wait their turn, up to wait_s)."""
+    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, bool]:
+        """Tokens as they are generated (concurrent callers wait their turn, up to wait_s);
+        True if the model was too unsure of its first token to answer."""
         self._take_turn()
         try:
-            yield from self._generate(prompt, max_tokens)
+            return (yield from self._generate(prompt, max_tokens))
         except ValueError as exc:
             if "context window" not in str(exc):
                 raise
@@ -154,7 +166,7 @@ class LlamaCppLLM:
             self._waiting.popleft()
             self._busy = True
 
-    def _generate(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+    def _generate(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, bool]:
         options: dict[str, Any] = {"max_tokens": max_tokens, "stream": True, "temperature": 0.0}
         if self.quote and prompt.shown:
             from llama_cpp import LlamaGrammar
@@ -162,14 +174,45 @@ class LlamaCppLLM:
             options["grammar"] = LlamaGrammar.from_string(
                 quote_grammar(prompt.shown), verbose=False
             )
+        # Only answers from sources abstain; follow-up rewriting and search-off answers don't.
+        floor = self.min_first_logprob if prompt.shown else None
+        first = FirstToken()
+        if floor is not None:
+            from llama_cpp import LogitsProcessorList
+
+            options["logits_processor"] = LogitsProcessorList([first])
         if self.chat:
-            for part in self.llm.create_chat_completion(prompt.messages, **options):
-                text = part["choices"][0]["delta"].get("content")  # type: ignore[index]
-                if text:
-                    yield text
+            parts = self.llm.create_chat_completion(prompt.messages, **options)
+            pieces = (p["choices"][0]["delta"].get("content") or "" for p in parts)  # type: ignore[index]
         else:
             parts = self.llm.create_completion(prompt.completion, stop=COMPLETION_STOP, **options)
-            yield from _first_paragraph(p["choices"][0]["text"] for p in parts)  # type: ignore[index]
+            pieces = _first_paragraph(p["choices"][0]["text"] for p in parts)  # type: ignore[index]
+        with closing(parts):  # type: ignore[arg-type]
+            for piece in pieces:
+                if floor is not None and first.logprob is not None and first.logprob < floor:
+                    return True
+                if piece:
+                    yield piece
+        return False
+
+
+class FirstToken:
+    """A llama.cpp logits processor that notes how sure the model is of its first token.
+
+    Greedy decoding (temperature 0, no grammar) takes the most likely token, so its
+    log-probability is the largest of the first step's; measured before that token is
+    streamed, so an unsure answer is never shown.
+    """
+
+    def __init__(self) -> None:
+        self.logprob: float | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.logprob is None:
+            logits = np.asarray(scores, dtype=np.float64)
+            top = logits.max()
+            self.logprob = float(-np.log(np.exp(logits - top).sum()))
+        return scores
 
 
 def _first_paragraph(pieces: Iterator[str]) -> Iterator[str]:
@@ -207,8 +250,9 @@ class OpenAICompatibleLLM:
 
         self.client = httpx.Client(headers=headers, timeout=timeout)
 
-    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, None]:
-        """Tokens from the server's server-sent-event stream."""
+    def stream(self, prompt: Prompt, max_tokens: int) -> Generator[str, None, bool]:
+        """Tokens from the server's server-sent-event stream (never unsure: no log-probabilities
+        are asked for)."""
         import httpx
 
         body = {
@@ -231,7 +275,7 @@ class OpenAICompatibleLLM:
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        return
+                        return False
                     choices = json.loads(data).get("choices") or [{}]
                     text = (choices[0].get("delta") or {}).get("content")
                     if text:
@@ -240,6 +284,7 @@ class OpenAICompatibleLLM:
             raise LLMError(
                 f"cannot reach the LLM server at {self.url} (ENCLAVE_LLM_BASE_URL): {exc}"
             ) from exc
+        return False
 
 
 def load_llm(settings: Settings) -> LLM:
@@ -254,6 +299,7 @@ def load_llm(settings: Settings) -> LLM:
         settings.models_path,
         settings.llm_queue,
         quote=quotes(settings),
+        min_first_logprob=min_first_logprob(settings),
     )
 
 
@@ -264,3 +310,12 @@ def quotes(settings: Settings) -> bool:
         entry = CATALOGUE.get(settings.llm_model)
         return entry is not None and entry.quote
     return settings.llm_quote == "on"
+
+
+def min_first_logprob(settings: Settings) -> float | None:
+    """The first-token log-probability below which the model abstains: ENCLAVE_LLM_CONFIDENCE
+    as a number or off, or "auto": the catalogue entry's (benchmarks/answers.md)."""
+    if settings.llm_confidence == "auto":
+        entry = CATALOGUE.get(settings.llm_model)
+        return entry.min_first_logprob if entry else None
+    return None if settings.llm_confidence == "off" else float(settings.llm_confidence)
