@@ -63,34 +63,27 @@ class Database:
         # The writer a thread holds in its outermost connection() block.
         self._local = threading.local()
         self.migrate()
-        # No server-side prepared statements: after a few runs PostgreSQL may switch them to a
-        # generic plan, which for "lexeme = any($1)" plus row-level security was 1000x slower
-        # than the plan made for the actual parameters.
-        options = {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None}
-        self._readers = ConnectionPool(
-            self._url,
-            min_size=1,
-            max_size=settings.database_pool_size,
-            timeout=settings.database_pool_wait_seconds,
-            kwargs=options,
-            configure=register_vector,
-            check=_check_clean,
-            reset=_reset,
-            name="enclave-readers",
-            open=True,
-        )
+        self._readers = self._pool("enclave-readers", check=_check_clean, reset=_reset)
         # No reset for writers: they run as the owner, whom row-level security does not
         # restrict, and never change role or session settings; `discard all` on each return
         # cost 0.07 ms per store call (0.20 -> 0.27 ms for a one-row read).
-        self._writers = ConnectionPool(
+        self._writers = self._pool("enclave-writers")
+
+    def _pool(self, name: str, **callbacks: Any) -> ConnectionPool[Any]:
+        """A bounded pool of ENCLAVE_DATABASE_POOL_SIZE connections, open at once."""
+        return ConnectionPool(
             self._url,
             min_size=1,
-            max_size=settings.database_pool_size,
-            timeout=settings.database_pool_wait_seconds,
-            kwargs=options,
+            max_size=self.settings.database_pool_size,
+            timeout=self.settings.database_pool_wait_seconds,
+            # No server-side prepared statements: after a few runs PostgreSQL may switch them
+            # to a generic plan, which for "lexeme = any($1)" plus row-level security was
+            # 1000x slower than the plan made for the actual parameters.
+            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
             configure=register_vector,
-            name="enclave-writers",
+            name=name,
             open=True,
+            **callbacks,
         )
 
     @property
