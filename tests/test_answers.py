@@ -232,6 +232,19 @@ def test_an_answer_before_a_loop_is_kept(enclave: Enclave) -> None:
     assert "".join(streamed).endswith(ABSTAIN_EN)
 
 
+def test_the_models_own_i_do_not_know_stands_apart_from_the_abstention(enclave: Enclave) -> None:
+    setup_demo(enclave)
+    assistant = Assistant(enclave.retriever, ScriptedLLM("I do not know."), 4096, 200)
+    streamed: list[str] = []
+    answer = assistant.ask(
+        enclave.store.viewer("alice"),
+        "How long does the audit log keep entries?",
+        on_token=streamed.append,
+    )
+    assert answer.abstained and answer.text == ABSTAIN_EN and not answer.citations
+    assert "".join(streamed) == f"I do not know. \n\n{ABSTAIN_EN}"
+
+
 def test_an_answer_from_a_passage_about_something_else_is_withdrawn(enclave: Enclave) -> None:
     """Grounded in a readable passage, but that passage does not speak of the question."""
     setup_demo(enclave)

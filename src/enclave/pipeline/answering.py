@@ -153,7 +153,10 @@ class Assistant:
         shown, answer.text = answer.text, grounding.without_echoes(answer.text, answer.sources)
         if grounding.says_unknown(answer.text):
             # Withdrawn where something was shown: a loop, or a source's heading echoed.
-            return (yield from self._abstain(answer, withdrawn=looped or answer.text != shown))
+            withdrawn = looped or answer.text != shown
+            if shown and not withdrawn:
+                yield "\n\n"  # the model's own "I do not know." stays, apart from what follows
+            return (yield from self._abstain(answer, withdrawn=withdrawn))
         if not grounding.support(answer.text, answer.sources).grounded:
             # What the model wrote does not stand in any passage it was shown.
             return (yield from self._abstain(answer, withdrawn=True))
