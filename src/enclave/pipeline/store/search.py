@@ -11,6 +11,7 @@ import numpy as np
 
 from enclave.pipeline.entities import Hit
 from enclave.pipeline.keywords import umlaut_spellings
+from enclave.pipeline.language import LANGUAGE_OF_CONFIG
 from enclave.pipeline.store.database import ACL_FILTER, Viewer
 from enclave.pipeline.store.embeddings import EmbeddingIndex
 
@@ -127,7 +128,7 @@ class SearchQueries(EmbeddingIndex):
         with self.reading_as(viewer) as cur:
             cur.execute(
                 "select c.id, c.document_id, d.title, d.source, c.ordinal, c.text, c.page, "
-                "c.heading_path, c.char_start, c.char_end from chunks c "
+                "c.heading_path, c.char_start, c.char_end, c.lang::text as lang from chunks c "
                 "join documents d on d.id = c.document_id "
                 f"where c.id = any(%(ids)s) and {ACL_FILTER.format(column='c.document_id')}",
                 {"ids": list(chunk_ids), "principals": viewer.principals},
@@ -144,6 +145,7 @@ class SearchQueries(EmbeddingIndex):
                     heading_path=tuple(r["heading_path"]),
                     char_start=int(r["char_start"]),
                     char_end=int(r["char_end"]),
+                    language=LANGUAGE_OF_CONFIG.get(r["lang"], ""),
                 )
                 for r in cur.fetchall()
             }
