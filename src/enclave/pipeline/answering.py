@@ -139,7 +139,7 @@ class Assistant:
             return answer
         answer.search_query = search or standalone_query(question, history, self.llm)
         sources = self.retriever.search(viewer, answer.search_query, k)
-        if not sources or not self._about_it(question, sources):
+        if not sources or not self._about_it(answer.search_query, sources):
             # Nothing the user may read is about the question: the model is not asked at all
             # (a small model answers anyway, from whatever it is shown).
             return (yield from self._abstain(answer, withdrawn=False))
@@ -178,18 +178,19 @@ class Assistant:
             yield f"\n\n({grounding.cut_short(question)})"
         return answer
 
-    def _about_it(self, question: str, sources: Sequence[Hit]) -> bool:
+    def _about_it(self, query: str, sources: Sequence[Hit]) -> bool:
         """Whether a source reaches the embedding model's threshold for a passage in its
-        language (one in the question's language, or one in another)."""
-        scored = [h for h in sources if h.similarity is not None]
-        if not scored:
-            return True
-        asked = language_of(question)
-        return any(
-            h.similarity >= self.min_similarity  # type: ignore[operator]
-            if grounding.language_of_hit(h) == asked
-            else h.similarity >= self.min_similarity_across  # type: ignore[operator]
-            for h in scored
+        language: in the search query's language, or in another."""
+        scored = [(hit, hit.similarity) for hit in sources if hit.similarity is not None]
+        asked = language_of(query)
+        return not scored or any(
+            similarity
+            >= (
+                self.min_similarity
+                if grounding.language_of_hit(hit) == asked
+                else self.min_similarity_across
+            )
+            for hit, similarity in scored
         )
 
     def _complete(self, prompt: Prompt) -> Generator[str, None, tuple[str, bool, bool]]:
