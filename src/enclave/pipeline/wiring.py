@@ -101,11 +101,11 @@ class Enclave:
 
     @property
     def min_similarity_across(self) -> float:
-        """The same for a passage in another language than the question (a threshold set by
-        hand holds for every language)."""
-        if self.settings.min_similarity is None:
-            return self.embedder.min_similarity_across
-        return self.settings.min_similarity
+        """The same for a passage in another language than the search query: the setting,
+        else the same as for one in its language."""
+        if self.settings.min_similarity_across is None:
+            return self.min_similarity
+        return self.settings.min_similarity_across
 
     @cached_property
     def llm(self) -> LLM:
