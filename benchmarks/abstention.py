@@ -107,8 +107,9 @@ def main() -> None:
         "questions of 20 withheld paragraphs, 10 about absent facts, per language; de-en:",
         "German questions over the English paragraphs, en-de the other way round). Below the",
         "threshold the answer is an abstention and the LLM is not asked; above it, the answer",
-        "is still checked against the passages (grounding). A passage in another language than",
-        "the question is held to the second threshold.",
+        "is still checked against the passages (grounding). For a passage in another language",
+        "than the question, ENCLAVE_MIN_SIMILARITY_ACROSS can set a lower threshold (default: the",
+        "same).",
         "",
     ]
     for model in args.models.split(","):
