@@ -61,7 +61,7 @@ def test_a_passage_in_another_language_has_its_own_similarity_threshold(
     enclave: Enclave, tmp_path: Path
 ) -> None:
     """A German question scores lower against the English passage that answers it than
-    against a German one: that passage is held to the lower cross-language threshold."""
+    against a German one: that passage is held to the cross-language threshold."""
     enclave.store.add_user("ana", [])
     write(tmp_path / "docs" / "leave.md", "# Annual leave\n\nEvery employee gets 30 days of leave.")
     enclave.ingestor.ingest([tmp_path / "docs"], [Principal("user", "ana")])

@@ -85,7 +85,7 @@ class Assistant:
         self.retriever = retriever
         self.llm = llm
         self.max_answer_tokens = max_answer_tokens
-        # The second for passages in another language than the question (default: the same).
+        # The second for passages in another language than the search query (default: the same).
         self.min_similarity = min_similarity
         self.min_similarity_across = (
             min_similarity if min_similarity_across is None else min_similarity_across
@@ -181,17 +181,14 @@ class Assistant:
     def _about_it(self, query: str, sources: Sequence[Hit]) -> bool:
         """Whether a source reaches the embedding model's threshold for a passage in its
         language: in the search query's language, or in another."""
-        scored = [(hit, hit.similarity) for hit in sources if hit.similarity is not None]
         asked = language_of(query)
-        return not scored or any(
-            similarity
-            >= (
-                self.min_similarity
-                if grounding.language_of_hit(hit) == asked
-                else self.min_similarity_across
-            )
-            for hit, similarity in scored
-        )
+
+        def threshold(hit: Hit) -> float:
+            same = grounding.language_of_hit(hit) == asked
+            return self.min_similarity if same else self.min_similarity_across
+
+        scored = [hit for hit in sources if hit.similarity is not None]
+        return not scored or any(hit.similarity >= threshold(hit) for hit in scored)  # type: ignore[operator]
 
     def _complete(self, prompt: Prompt) -> Generator[str, None, tuple[str, bool, bool]]:
         """Stream the model's tokens; stop at the first sign of a loop.
