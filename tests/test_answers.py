@@ -46,6 +46,8 @@ def hit(text: str, title: str = "Doc") -> Hit:
         "again again again",
         "1. I work from home on some days of the week.\n2. I work from home on some days of "
         "the week.\n3. I work from home on some days of the week.\n",
+        "1. 1.\n2. 2.\n3. 3.\n4. 4.\n5.",
+        "1.\n2.\n3.\n4.\n",
     ],
 )
 def test_the_guard_notices_loops(text: str) -> None:
@@ -61,6 +63,7 @@ def test_the_guard_notices_loops(text: str) -> None:
         "Die Wartung beginnt am 3. Mai 2026 um 22:00 Uhr und dauert zwei Stunden [2].",
         "1. Open Settings.\n2. Open Security.\n3. Click Download CSV.\n4. Open the file.\n",
         "- Room 101 on floor one\n- Room 102 on floor one\n- Room 103 on floor one\n",
+        "1. 4711\n2. 4712\n3. 4713\n4. 4714\n",
     ],
 )
 def test_the_guard_lets_normal_answers_through(text: str) -> None:
@@ -76,6 +79,8 @@ def test_the_guard_lets_normal_answers_through(text: str) -> None:
         ("Construction, Construction, Construction", ""),
         ("The answer is 1000000000000000000000", ""),
         ("Use the portal.\n2. It is in HR.\n3. It is in HR.\n4. It is in HR.", "Use the portal."),
+        ("Within 30 days.\n1. 1.\n2. 2.\n3. 3.", "Within 30 days."),
+        ("1. 1.\n2. 2.\n3. 3.", ""),
     ],
 )
 def test_what_came_before_a_loop_is_kept(text: str, kept: str) -> None:
@@ -242,7 +247,8 @@ def test_the_models_own_i_do_not_know_stands_apart_from_the_abstention(enclave: 
         on_token=streamed.append,
     )
     assert answer.abstained and answer.text == ABSTAIN_EN and not answer.citations
-    assert "".join(streamed) == f"I do not know. \n\n{ABSTAIN_EN}"
+    # The model's trailing space is not streamed: nothing but the break stands between the two.
+    assert "".join(streamed) == f"I do not know.\n\n{ABSTAIN_EN}"
 
 
 def test_an_answer_from_a_passage_about_something_else_is_withdrawn(enclave: Enclave) -> None:

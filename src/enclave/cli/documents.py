@@ -129,8 +129,10 @@ def worker(
     ] = 30.0,
     data_dir: DataDir = None,
 ) -> None:
-    """Ingest queued files (`enclave ingest --queue`); run any number, on any machine that
-    reaches the database and the files."""
+    """Ingest queued files (`enclave ingest --queue`).
+
+    Run any number of workers, on any machine that reaches the database and the files.
+    """
     from enclave.pipeline.jobs import run_worker
 
     with enclave(data_dir, False) as instance:
@@ -168,7 +170,8 @@ def print_report(report: IngestReport, as_json: bool, acl: list[Principal] | Non
         f"{len(report.with_status(s))} {s}"
         for s in ("added", "updated", "unchanged", "failed", "pruned")
     )
-    out.print(f"{counts}; {report.chunks_written} chunks written")
+    chunks = "chunk" if report.chunks_written == 1 else "chunks"
+    out.print(f"{counts}; {report.chunks_written} {chunks} written")
     if acl is None and report.with_status("added"):
         err.print(
             "[yellow]warning:[/yellow] new documents have no access list (use --allow or "

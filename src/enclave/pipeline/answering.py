@@ -196,13 +196,19 @@ class Assistant:
         (text, looped, unsure: the model stopped before its first token, see LLM.stream).
         """
         guard = RepetitionGuard()
+        # Trailing space is held back until text follows it: a model that ends its answer
+        # with blank lines would leave them between the answer and what the caller adds.
+        held = ""
         with closing(self.llm.stream(prompt, self.max_answer_tokens)) as tokens:
             while True:
                 try:
                     piece = next(tokens)
                 except StopIteration as end:
                     return guard.text.strip(), False, bool(end.value)
-                yield piece
+                visible = (held + piece).rstrip()
+                held = (held + piece)[len(visible) :]
+                if visible:
+                    yield visible
                 if guard.degenerate(piece):
                     return guard.text.strip(), True, False
 

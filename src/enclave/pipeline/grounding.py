@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from enclave.pipeline.entities import Hit, Quote
 from enclave.pipeline.language import language_of
+from enclave.pipeline.sentences import sentence_spans
 
 ABSTENTION = {
     "en": "None of your documents answers this.",
@@ -49,7 +50,6 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
 _TOKEN = re.compile(rf"[^\W\d_]+|{_NUMBER.pattern}")
 # How many words after a number in a passage may name what it counts ("30 Arbeitstage Urlaub").
 _UNIT_WINDOW = 3
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
 _STOPWORDS = frozenset(
     (
@@ -204,16 +204,15 @@ def quote(answer: str, hit: Hit) -> Quote | None:
     shares anything)."""
     wanted, stated = terms(answer), numbers(answer)
     best, best_overlap = None, 0
-    for match in _SENTENCE.finditer(hit.text):
+    for start, end in sentence_spans(hit.text, language_of_hit(hit)):
+        sentence = hit.text[start:end]
         # A number the answer states is the strongest sign of the sentence it comes from.
-        overlap = len(wanted & terms(match.group())) + 2 * len(stated & numbers(match.group()))
+        overlap = len(wanted & terms(sentence)) + 2 * len(stated & numbers(sentence))
         if overlap > best_overlap:
-            best, best_overlap = match, overlap
+            best, best_overlap = (start, end), overlap
     if best is None:
         return None
-    text = best.group()
-    start = best.start() + len(text) - len(text.lstrip())
-    return Quote(text.strip(), start, start + len(text.strip()))
+    return Quote(hit.text[best[0] : best[1]], *best)
 
 
 def says_unknown(answer: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ from enclave.pipeline import grounding
 from enclave.pipeline.entities import Hit
 from enclave.pipeline.language import language_of
 from enclave.pipeline.quoting import GAP
+from enclave.pipeline.sentences import sentences
 
 # Short answers: a small model that writes whole sentences drifts from its source into
 # invented detail; asked for the phrase that answers, Qwen2.5-Coder-1.5B went from F1 0.15 to
@@ -31,13 +31,6 @@ COMPLETION_STOP = ["\nQuestion:", "\nSources:", "\nAnswer:"]
 # 0.05 -> 0.08 (de) and 0.09 -> 0.16 (en), time to first token 1.15 -> 0.59 s and 0.91 ->
 # 0.55 s; the gold answer stays in what is shown for 95 % of questions (98 % in whole passages).
 EXCERPT_SENTENCES = 2
-_BLOCK_BREAK = re.compile(r"\n\s*\n")
-# A line that starts a heading, a list item or a quotation rather than continuing a sentence.
-# (Not "24. ": in hard-wrapped German a date's day often begins a line.)
-_LINE_START = re.compile(r"\n(?=\s*(?:#|[-*+>]\s))")
-# After a full stop, a capital begins the next sentence; a German ordinal ("am 31. März")
-# does not end one.
-_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!\b\d\.)(?<!\b\d\d\.)\s+(?=[\"'„“(]?[A-ZÄÖÜ])")
 
 
 @dataclass(frozen=True)
@@ -69,26 +62,16 @@ def excerpt(text: str, question: str, keep: int = EXCERPT_SENTENCES) -> str:
     least half as many as the best one), in the passage's order. The whole passage where it is
     short, where no sentence shares a word, or where it is in another language than the
     question (its words cannot be compared)."""
-    sentences = _sentences(text)
+    language = language_of(text)
+    found = sentences(text, language)
     wanted = grounding.terms(question)
-    shared = [len(wanted & grounding.terms(s)) for s in sentences]
-    if len(sentences) <= keep or not any(shared) or language_of(text) != language_of(question):
+    shared = [len(wanted & grounding.terms(s)) for s in found]
+    if len(found) <= keep or not any(shared) or language != language_of(question):
         return text.strip()
-    best = sorted(range(len(sentences)), key=lambda i: (-shared[i], i))[:keep]
+    best = sorted(range(len(found)), key=lambda i: (-shared[i], i))[:keep]
     # A sentence sharing one word, beside one sharing three, distracts more than it helps.
     top = shared[best[0]]
-    return GAP.join(sentences[i] for i in sorted(best) if shared[i] and 2 * shared[i] >= top)
-
-
-def _sentences(text: str) -> list[str]:
-    """The sentences of a passage, across the line breaks of hard-wrapped text; headings and
-    list items stay lines of their own."""
-    found = []
-    for block in _BLOCK_BREAK.split(text):
-        for line in _LINE_START.split(block.strip()):
-            flowing = " ".join(line.split())
-            found += [s for s in _SENTENCE_END.split(flowing) if s]
-    return found
+    return GAP.join(found[i] for i in sorted(best) if shared[i] and 2 * shared[i] >= top)
 
 
 def build_prompt(question: str, sources: Sequence[Hit], max_source_chars: int) -> Prompt:

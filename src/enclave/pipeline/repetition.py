@@ -2,7 +2,8 @@
 
 Small models fall into loops: a digit run ("1000000000…"), counting citation marks
 ("[1] [2] [3] … [20]"), the same phrase over and over, or the same line in a numbered list
-("7. I work from home.\n8. I work from home.\n…"). Generation stops at the first
+("7. I work from home.\n8. I work from home.\n…"), or a list that only counts ("1. 1.\n2. 2.\n…",
+"1.\n2.\n…"). Generation stops at the first
 sign; what came before the loop is kept if it stands on its own, else the answer is withdrawn
 (see answering.py).
 """
@@ -22,6 +23,9 @@ _REPEATS = 3
 _ENUMERATOR = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
 # A line of at least four words seen three times (anywhere in the text) is a loop.
 _MIN_LINE_WORDS = 4
+# A list item that says nothing but its own number: "3.", "3. 3.", "3) 3". Gemma 3 270M
+# counted so to the token limit for "Bis wann muss ich Belege einreichen?".
+_EMPTY_ITEM = re.compile(r"\s*(\d+)[.)](?:\s*\1[.)]?)?\s*")
 
 
 class RepetitionGuard:
@@ -39,6 +43,7 @@ class RepetitionGuard:
             or _MARK_RUN.search(tail)
             or _phrase_loop(tail.split())
             or _line_loop(self.text)
+            or _counting(self.text)
         )
 
 
@@ -51,6 +56,11 @@ def _line_loop(text: str) -> bool:
     lines = [_line(line) for line in text.split("\n")[:-1]]  # the last may be unfinished
     long = [line for line in lines if len(line.split()) >= _MIN_LINE_WORDS]
     return any(long.count(line) >= _REPEATS for line in set(long))
+
+
+def _counting(text: str) -> bool:
+    lines = text.split("\n")[:-1]  # the last may be unfinished
+    return sum(1 for line in lines if _EMPTY_ITEM.fullmatch(line)) >= _REPEATS
 
 
 def _phrase_loop(words: list[str]) -> bool:
@@ -74,7 +84,7 @@ def before_loop(text: str) -> str:
     compared = [_line(line) for line in lines]
     kept: list[str] = []
     for number, line in enumerate(lines):
-        if RepetitionGuard().degenerate(line):
+        if RepetitionGuard().degenerate(line) or _EMPTY_ITEM.fullmatch(line):
             break
         if line and compared[number] in compared[number + 1 :]:
             if not any(kept):

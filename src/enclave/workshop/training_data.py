@@ -18,16 +18,17 @@ from pathlib import Path
 
 from enclave.pipeline.embedding import embedding_text
 from enclave.pipeline.entities import Hit
+from enclave.pipeline.grounding import language_of_hit
 from enclave.pipeline.llm import LLM
 from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.retrieval import Retriever, passage
+from enclave.pipeline.sentences import sentences
 from enclave.pipeline.store import Viewer
 
 QUESTION_PROMPT = (
     "Write one question that the passage answers, in the passage's language.\n\n"
     "Passage: {passage}\n\nQuestion:"
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ0-9\"'(])")
 MIN_SENTENCE_WORDS = 6
 
 
@@ -105,16 +106,11 @@ def heading_pairs(chunks: Sequence[Hit]) -> list[TrainingPair]:
     ]
 
 
-def sentences(text: str) -> list[str]:
-    """A passage split into sentences (at ., ! or ? before a capital, digit or quote)."""
-    return [s for s in _SENTENCE.split(text.strip()) if s]
-
-
 def sentence_pairs(chunks: Sequence[Hit], rng: random.Random) -> list[TrainingPair]:
     """One sentence of a passage -> the passage without it (inverse cloze task)."""
     out = []
     for hit in chunks:
-        parts = sentences(hit.text)
+        parts = sentences(hit.text, language_of_hit(hit))
         candidates = [s for s in parts if len(s.split()) >= MIN_SENTENCE_WORDS]
         if len(parts) < 3 or not candidates:
             continue
