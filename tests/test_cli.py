@@ -75,6 +75,7 @@ def test_docs_lists_what_each_user_may_see(data_dir: Path) -> None:
     stranger = run(data_dir, "docs", "--as", "mallory", "--json")
     assert json.loads(stranger.stdout)["documents"] == []
     assert "unknown user" in stranger.stderr
+    assert "0 documents visible to mallory" in run(data_dir, "docs", "--as", "mallory").stdout
 
 
 def test_search_json_fields_and_permissions(data_dir: Path) -> None:

@@ -12,6 +12,7 @@ from enclave.cli.common import (
     DataDir,
     DocumentRef,
     JsonFlag,
+    counted,
     emit,
     enclave,
     out,
@@ -83,7 +84,8 @@ def who_can_read(
     if as_json:
         emit({"document_id": document_id, "readers": readers})
         return
-    table = Table("user", "through", title=f"{len(readers)} users may read document {document_id}")
+    title = f"{counted(len(readers), 'user')} may read document {document_id}"
+    table = Table("user", "through", title=title)
     for reader in readers:
         table.add_row(reader["user"], ", ".join(reader["through"]))
     out.print(table)
@@ -105,7 +107,8 @@ def readable_by(
 
         emit({"user": user, "documents": [document_json(d) for d in documents]})
         return
-    table = Table("id", "title", "file", title=f"{len(documents)} documents readable by {user}")
+    title = f"{counted(len(documents), 'document')} readable by {user}"
+    table = Table("id", "title", "file", title=title)
     for doc in documents:
         table.add_row(str(doc.document_id), doc.title, doc.file_name)
     out.print(table)

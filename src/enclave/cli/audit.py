@@ -9,7 +9,17 @@ import typer
 from rich.table import Table
 
 from enclave.cli.acl import resolve_document
-from enclave.cli.common import DataDir, DocumentRef, JsonFlag, emit, enclave, err, excerpt, out
+from enclave.cli.common import (
+    DataDir,
+    DocumentRef,
+    JsonFlag,
+    counted,
+    emit,
+    enclave,
+    err,
+    excerpt,
+    out,
+)
 from enclave.pipeline.audit import operator, parse_since
 
 audit_app = typer.Typer(help="Read and verify the audit trail.", no_args_is_help=True)
@@ -106,7 +116,7 @@ def who_saw(
     if as_json:
         emit({"document_id": document_id, "since": moment, "users": users})
         return
-    _table(users, "user", f"{len(users)} users saw document {document_id}")
+    _table(users, "user", f"{counted(len(users), 'user')} saw document {document_id}")
 
 
 @audit_app.command("seen-by")
@@ -123,7 +133,7 @@ def seen_by(
     if as_json:
         emit({"user": user, "since": moment, "documents": documents})
         return
-    _table(documents, "title", f"{len(documents)} documents seen by {user}")
+    _table(documents, "title", f"{counted(len(documents), 'document')} seen by {user}")
 
 
 def _table(rows: list[dict[str, Any]], key: str, title: str) -> None:

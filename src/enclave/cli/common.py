@@ -100,6 +100,11 @@ def where(hit: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 document', '2 documents'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def excerpt(text: str, limit: int = 240) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

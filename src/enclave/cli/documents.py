@@ -16,6 +16,7 @@ from enclave.cli.common import (
     DataDir,
     JsonFlag,
     K,
+    counted,
     emit,
     enclave,
     err,
@@ -170,8 +171,7 @@ def print_report(report: IngestReport, as_json: bool, acl: list[Principal] | Non
         f"{len(report.with_status(s))} {s}"
         for s in ("added", "updated", "unchanged", "failed", "pruned")
     )
-    chunks = "chunk" if report.chunks_written == 1 else "chunks"
-    out.print(f"{counts}; {report.chunks_written} {chunks} written")
+    out.print(f"{counts}; {counted(report.chunks_written, 'chunk')} written")
     if acl is None and report.with_status("added"):
         err.print(
             "[yellow]warning:[/yellow] new documents have no access list (use --allow or "
@@ -196,9 +196,8 @@ def docs(user: AsUser, data_dir: DataDir = None, as_json: JsonFlag = False) -> N
         emit(result)
         return
     listed = result["documents"]
-    table = Table(
-        "id", "title", "file", "chunks", title=f"{len(listed)} documents visible to {user}"
-    )
+    title = f"{counted(len(listed), 'document')} visible to {user}"
+    table = Table("id", "title", "file", "chunks", title=title)
     for doc in listed:
         table.add_row(str(doc["document_id"]), doc["title"], doc["file_name"], str(doc["chunks"]))
     out.print(table)
