@@ -56,6 +56,16 @@ def test_two_users_same_question_different_sources(browser: Browser, server: Run
     alice = signed_in(browser, server, "alice")
     alice_sources = ask(alice, question)
     assert any("audit-log.html" in s for s in alice_sources)
+    # The question moved above its answer; the box is empty for the next one, and Ctrl+Enter
+    # (which the page says) asks it.
+    box = alice.get_by_label("Your question")
+    expect(box).to_have_value("")
+    expect(box).to_have_accessible_description("Ctrl+Enter asks.")
+    box.fill("Where is the audit log exported?")
+    box.press("Control+Enter")
+    expect(alice.locator(".message.user").last).to_have_text("Where is the audit log exported?")
+    answered = alice.locator('[data-testid="answer"][data-done="true"]')
+    expect(answered).to_have_count(2, timeout=120_000)
     # bob may not read the audit-log page: an honest abstention, nothing cited.
     bob = signed_in(browser, server, "bob")
     bob_sources = ask(bob, question)

@@ -71,8 +71,10 @@ function excerpt(text, quote) {
 
 async function ask(form) {
   const labels = form.dataset;
-  const question = form.querySelector("#question").value.trim();
+  const box = form.querySelector("#question");
+  const question = box.value.trim();
   if (!question) return;
+  box.value = ""; // it stands above the answer now; the box is ready for the next one
   const messages = document.getElementById("messages");
   messages.append(element("div", { class: "message user" }, question));
   const reply = element("div", { class: "message assistant", "data-testid": "answer" });
@@ -124,6 +126,7 @@ async function ask(form) {
     }
   } catch (error) {
     text.textContent = `⚠ ${error.message}`;
+    if (!box.value) box.value = question; // to try again
     reply.dataset.done = "true";
   } finally {
     form.querySelector("#ask").disabled = false;
