@@ -50,15 +50,19 @@ class SearchQueries(EmbeddingIndex):
                     "select id, 1 - d as score from permitted order by d, id limit %(k)s"
                 )
             else:
-                # Approximate: HNSW, scanning on until k permitted rows are found.
+                # Approximate: HNSW, scanning on until k permitted rows are found. In relaxed
+                # order they may come slightly out of order, so they are sorted again; on 112k
+                # real chunks, 15 % readable, that found more of the exact top 50 than strict
+                # order (0.954 vs 0.938; top 10: 0.973 vs 0.970) in the same time.
                 cur.execute(
-                    "select set_config('hnsw.iterative_scan', 'strict_order', true), "
+                    "select set_config('hnsw.iterative_scan', 'relaxed_order', true), "
                     "set_config('hnsw.ef_search', %s, true)",
                     [str(max(40, EF_FACTOR * k))],
                 )
                 sql = (
-                    f"select c.id, 1 - ({distance}) as score from chunks c where {acl} "
-                    f"order by {distance} limit %(k)s"
+                    f"with found as materialized (select c.id, {distance} as d from chunks c "
+                    f"where {acl} order by {distance} limit %(k)s) "
+                    "select id, 1 - d as score from found order by d, id"
                 )
             cur.execute(sql, params)
             return [(int(r["id"]), float(r["score"])) for r in cur.fetchall()]
