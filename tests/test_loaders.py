@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.message
+import logging
 from pathlib import Path
 
 import docx
@@ -121,11 +122,44 @@ def test_email_headers_and_body(tmp_path: Path) -> None:
     assert "Revenue grew by 12 percent." in doc.text
 
 
-def test_text_in_legacy_encoding(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Die Größe der Übergänge ist für Änderungen maßgeblich.", "cp1252"),
+        # Short Western texts that charset detection alone read as Mac Icelandic / Windows-1250.
+        ("Grüße aus München, die Kantine öffnet um 11 Uhr.", "latin-1"),
+        ("Bonjour à tous, voilà très bien.", "latin-1"),
+        # Other code pages keep theirs.
+        ("Cześć, jak się masz? Zażółć gęślą jaźń.", "cp1250"),
+        ("Příliš žluťoučký kůň úpěl ďábelské ódy.", "cp1250"),
+        ("Привет, как дела? Это тест.", "cp1251"),
+        ("Ελληνικά κείμενα εδώ, καλημέρα.", "cp1253"),
+    ],
+)
+def test_text_in_legacy_encoding(tmp_path: Path, text: str, encoding: str) -> None:
     path = tmp_path / "alt.txt"
-    path.write_bytes("Die Größe der Übergänge ist für Änderungen maßgeblich.".encode("cp1252"))
+    path.write_bytes(text.encode(encoding))
+    assert load(path, MB).text.strip() == text
+
+
+def test_html_declares_its_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "seite.html"
+    body = "<p>Привет мир, это тест.</p>"
+    head = '<head><meta charset="koi8-r"><title>Тест</title></head>'
+    html = f"<html>{head}<body>{body}</body></html>"
+    path.write_bytes(html.encode("koi8-r"))
     doc = load(path, MB)
-    assert "Größe der Übergänge" in doc.text
+    assert doc.title == "Тест" and "Привет мир, это тест." in doc.text
+
+
+def test_a_broken_pdf_is_reported_once_not_in_pypdf_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "bad.pdf"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with caplog.at_level(logging.WARNING), pytest.raises(LoadError):
+        load(path, MB)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import email
 import hashlib
 import io
 import itertools
+import logging
 import re
 import zipfile
 from collections.abc import Iterable
@@ -27,6 +28,11 @@ from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from enclave.pipeline.entities import Document, Section
+
+# pypdf logs what it repairs or gives up on ("invalid pdf header", "EOF marker not found") as
+# warnings, which reach the terminal unformatted; a file it cannot read becomes a LoadError
+# with the reason, so its notes would only repeat that.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 class LoadError(Exception):
@@ -106,15 +112,33 @@ def _join(sections: list[Section]) -> tuple[str, list[int]]:
     return "\n\n".join(parts), starts
 
 
-def decode_text(data: bytes) -> str:
-    """Decode bytes of unknown encoding; refuse binary data rather than ingest garbage."""
+def decode_text(data: bytes, declared: str | None = None) -> str:
+    """Decode bytes of unknown encoding; refuse binary data rather than ingest garbage.
+
+    UTF-8 first, then the encoding the file declares (an HTML meta tag), then detection.
+    Where Windows-1252 reads the bytes as cleanly as the detected code page, it wins: it is
+    the usual legacy encoding of German, French and English text, and on short texts several
+    single-byte code pages decode without error. charset_normalizer alone read a Latin-1
+    "Grüße aus München" as Mac Icelandic ("Gr¸þe aus M¸nchen") and "voilà" as Windows-1250
+    ("voilŕ"); Polish, Czech, Cyrillic or Greek text in its own code page reads as too
+    chaotic in Windows-1252 and keeps the detected one.
+    """
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    if declared:
+        try:
+            return data.decode(declared)
+        except (LookupError, UnicodeDecodeError):
+            pass  # a wrong or unknown label: detect instead
     best = charset_normalizer.from_bytes(data).best()
     if best is None or (b"\x00" in data[:4096] and best.encoding not in ("utf_16", "utf_32")):
         raise LoadError("encoding", "not text in any encoding that could be recognised")
+    if best.encoding != "cp1252":
+        western = charset_normalizer.from_bytes(data, cp_isolation=["cp1252"]).best()
+        if western is not None and western.percent_chaos <= best.percent_chaos:
+            return str(western)
     return str(best)
 
 
@@ -225,8 +249,14 @@ def html_sections(markup: str) -> tuple[str, list[Section]]:
     return title, _sections_by_heading(lines, headings)
 
 
+# <meta charset="..."> or <meta http-equiv="Content-Type" content="text/html; charset=...">
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+
+
 def load_html(data: bytes, path: Path) -> tuple[str, list[Section]]:
-    title, sections = html_sections(decode_text(data))
+    declared = _META_CHARSET.search(data[:4096])
+    charset = declared.group(1).decode("ascii") if declared else None
+    title, sections = html_sections(decode_text(data, charset))
     return title or path.stem, sections
 
 
