@@ -257,6 +257,9 @@ def test_killed_ingest_resumes_to_a_consistent_complete_index(tmp_path: Path) ->
     rerun = as_json(data, "ingest", str(corpus), "--allow", "group:all", "--create-principals")
     assert len(rerun["unchanged"]) >= partial
     assert len(rerun["added"]) + len(rerun["unchanged"]) == 60
+    # Reading every file again finds nothing read differently: nothing is rewritten.
+    reread = as_json(data, "ingest", str(corpus), "--reread")
+    assert len(reread["unchanged"]) == 60 and reread["chunks_written"] == 0
 
     with Store(settings) as store:
         assert store.counts()["documents"] == 60

@@ -100,3 +100,29 @@ def test_vectors_stay_in_the_table_rows(tmp_path: Path, enclave: Enclave) -> Non
     sql(enclave.store, "alter table chunks alter column embedding set storage external")
     chunks, vectors_toasted = toasted("control")
     assert chunks >= 5 and vectors_toasted >= chunks - 1  # all but a short last chunk
+
+
+def test_reread_replaces_what_was_read_wrongly_and_leaves_the_rest(
+    tmp_path: Path, enclave: Enclave
+) -> None:
+    docs = tmp_path / "docs"
+    write(docs / "a.md", "# A\n\nApples are red.")
+    (docs / "kantine.txt").write_bytes("Die Kantine öffnet um 11 Uhr.".encode("latin-1"))
+    enclave.ingestor.ingest([docs], ENG)
+    # As an older version might have read it.
+    sql(
+        enclave.store,
+        "update documents set body = 'Die Kantine ˆffnet um 11 Uhr.' where source like %s",
+        ["%kantine.txt"],
+    )
+    chunk_ids = {r["id"] for r in sql(enclave.store, "select id from chunks")}
+    again = enclave.ingestor.ingest([docs], ENG)
+    assert len(again.with_status("unchanged")) == 2  # same bytes: not read again
+    reread = enclave.ingestor.ingest([docs], ENG, reread=True)
+    assert [Path(f.path).name for f in reread.with_status("updated")] == ["kantine.txt"]
+    assert [Path(f.path).name for f in reread.with_status("unchanged")] == ["a.md"]
+    body = sql(enclave.store, "select body from documents where source like %s", ["%kantine%"])
+    assert body[0]["body"].strip() == "Die Kantine öffnet um 11 Uhr."
+    # a.md was neither re-embedded nor rewritten: its chunk keeps its id.
+    after = {r["id"] for r in sql(enclave.store, "select id from chunks")}
+    assert len(chunk_ids & after) == 1

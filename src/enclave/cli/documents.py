@@ -61,6 +61,14 @@ def ingest(
         ),
     ] = None,
     create_principals: CreatePrincipals = False,
+    reread: Annotated[
+        bool,
+        typer.Option(
+            "--reread",
+            help="Read files whose bytes are unchanged again too (after an upgrade that reads "
+            "some files better); documents whose text comes out the same are left as they are.",
+        ),
+    ] = False,
     queue: Annotated[
         bool,
         typer.Option(
@@ -72,8 +80,8 @@ def ingest(
     as_json: JsonFlag = False,
 ) -> None:
     """Add or update documents in the index."""
-    if queue and (prune or classifier):
-        raise typer.BadParameter("--queue takes neither --prune nor --classifier")
+    if queue and (prune or classifier or reread):
+        raise typer.BadParameter("--queue takes neither --prune, --classifier nor --reread")
     with enclave(data_dir, as_json, classifier_model=classifier) as instance:
         acl = [Principal.parse(a) for a in allow] if allow else None
         if acl and not create_principals:
@@ -82,7 +90,9 @@ def ingest(
             enqueue_files(instance, paths, acl, as_json)
             return
         with progress_bars(as_json) as progress:
-            report = instance.ingestor.ingest(paths, acl, prune=prune, progress=progress)
+            report = instance.ingestor.ingest(
+                paths, acl, prune=prune, progress=progress, reread=reread
+            )
         instance.store.record(ingested(report, acl))
     print_report(report, as_json, acl)
     if report.with_status("failed") and not (

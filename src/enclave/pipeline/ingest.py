@@ -93,8 +93,13 @@ class Ingestor:
         acl: Sequence[Principal] | None,
         prune: bool = False,
         progress: Progress | None = None,
+        reread: bool = False,
     ) -> IngestReport:
         """Ingest files and folders (recursively). acl None keeps existing access lists.
+
+        reread: read files whose bytes are unchanged too (after an upgrade that reads some
+        files differently); a document whose title and text come out the same is left as it
+        is, without embedding it again.
 
         Chunks of several documents are embedded together (the encoder is fastest on full
         batches), but each document is committed with all its chunks or not at all: an
@@ -114,7 +119,7 @@ class Ingestor:
         pending: list[_Prepared] = []
         for path in files:
             bar.reading(path)
-            outcome = self._prepare(path, acl)
+            outcome = self._prepare(path, acl, reread)
             bar.read(0 if isinstance(outcome, FileResult) else len(outcome.chunks))
             if isinstance(outcome, FileResult):
                 report.files.append(outcome)
@@ -133,15 +138,18 @@ class Ingestor:
                         report.files.append(FileResult(source, "pruned", document_id))
         return report
 
-    def _prepare(self, path: Path, acl: Sequence[Principal] | None) -> FileResult | _Prepared:
+    def _prepare(
+        self, path: Path, acl: Sequence[Principal] | None, reread: bool = False
+    ) -> FileResult | _Prepared:
         source = str(path.resolve())
         try:
             state = self.store.document_state(source)
-            if state and state[1] == file_hash(path):
-                if acl is not None:
-                    self.store.set_acl(state[0], acl)
-                return FileResult(source, "unchanged", state[0])
+            if state and state[1] == file_hash(path) and not reread:
+                return self._unchanged(source, state[0], acl)
             document = load(path, self.max_bytes)
+            read = (document.title, document.text)
+            if reread and state and self.store.stored_text(state[0]) == read:
+                return self._unchanged(source, state[0], acl)
         except LoadError as exc:
             return FileResult(source, "failed", reason=exc.reason, error=str(exc))
         except OSError as exc:
@@ -150,6 +158,13 @@ class Ingestor:
         if not chunks:
             return FileResult(source, "failed", reason="empty", error="no text to index")
         return _Prepared(state, document, chunks)
+
+    def _unchanged(
+        self, source: str, document_id: int, acl: Sequence[Principal] | None
+    ) -> FileResult:
+        if acl is not None:
+            self.store.set_acl(document_id, acl)
+        return FileResult(source, "unchanged", document_id)
 
     def _embed_and_store(
         self, batch: list[_Prepared], acl: Sequence[Principal] | None, bar: _Bars

@@ -274,6 +274,14 @@ class Documents(Principals):
         return found["source"] if found else None
 
     @connected
+    def stored_text(self, document_id: int) -> tuple[str, str] | None:
+        """(title, text) of a document as it was read at its last ingest."""
+        row = self.conn.execute(
+            "select title, body from documents where id = %s", [document_id]
+        ).fetchone()
+        return (row["title"], row["body"]) if row else None
+
+    @connected
     def forget_hash(self, document_id: int) -> None:
         """Make the next ingest of this document re-read it even if its file is unchanged."""
         self.conn.execute("update documents set content_hash = '' where id = %s", [document_id])
