@@ -39,6 +39,23 @@ if TYPE_CHECKING:
     from enclave.pipeline.wiring import Enclave
 
 
+Reread = Annotated[
+    bool,
+    typer.Option(
+        "--reread",
+        help="Read files whose bytes are unchanged again too (after an upgrade that reads "
+        "some files better); documents whose text comes out the same are left as they are.",
+    ),
+]
+Queue = Annotated[
+    bool,
+    typer.Option(
+        "--queue",
+        help="Only enqueue the files, one job each; `enclave worker` processes ingest them.",
+    ),
+]
+
+
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (recursive).")],
     allow: Annotated[
@@ -61,21 +78,8 @@ def ingest(
         ),
     ] = None,
     create_principals: CreatePrincipals = False,
-    reread: Annotated[
-        bool,
-        typer.Option(
-            "--reread",
-            help="Read files whose bytes are unchanged again too (after an upgrade that reads "
-            "some files better); documents whose text comes out the same are left as they are.",
-        ),
-    ] = False,
-    queue: Annotated[
-        bool,
-        typer.Option(
-            "--queue",
-            help="Only enqueue the files, one job each; `enclave worker` processes ingest them.",
-        ),
-    ] = False,
+    reread: Reread = False,
+    queue: Queue = False,
     data_dir: DataDir = None,
     as_json: JsonFlag = False,
 ) -> None:
