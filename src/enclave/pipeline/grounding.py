@@ -48,6 +48,8 @@ _WORD = re.compile(r"[^\W\d_]{3,}|\d+(?:[.,]\d+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d{3})*(?:[.,]\d+)?")
 # Words of any length and numbers, in order (what follows a number says what it counts).
 _TOKEN = re.compile(rf"[^\W\d_]+|{_NUMBER.pattern}")
+# A time on the hour ("14:00", "9:00"); a small model writes "14:00 Uhr" for "um 14 Uhr".
+_FULL_HOUR = re.compile(r"\b(\d{1,2}):00\b")
 # How many words after a number in a passage may name what it counts ("30 Arbeitstage Urlaub").
 _UNIT_WINDOW = 3
 _FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
@@ -104,9 +106,15 @@ def _key(word: str) -> str:
     return word[:6]
 
 
+def _on_the_hour(text: str) -> str:
+    """Times on the hour as their hour: "14:00 Uhr" says what "14 Uhr" says."""
+    return _FULL_HOUR.sub(r"\1", text)
+
+
 def terms(text: str) -> set[str]:
     """The content words and numbers of a text, as comparable keys (single digits are
     numbers, not words)."""
+    text = _on_the_hour(text)
     keys = (_key(w) for w in _WORD.findall(text) if w.lower() not in _STOPWORDS)
     return {k for k in keys if not re.fullmatch(r"\d", k)}
 
@@ -114,7 +122,7 @@ def terms(text: str) -> set[str]:
 def numbers(text: str) -> set[str]:
     """The numbers a text states, in digits or as small number words (citation marks like [2]
     excluded)."""
-    text = CITATION_MARK.sub(" ", text)
+    text = _on_the_hour(CITATION_MARK.sub(" ", text))
     written = (w.lower() for w in _WORD.findall(text))
     return {_key(n) for n in _NUMBER.findall(text)} | {
         _NUMBER_WORDS[w] for w in written if w in _NUMBER_WORDS
@@ -145,7 +153,7 @@ def support(answer: str, sources: Iterable[Hit]) -> Support:
 def _counts(text: str, window: int) -> set[tuple[str, str]]:
     """(number, content word) for each number of text and the content words among the
     window words after it."""
-    tokens = [t.lower() for t in _TOKEN.findall(text)]
+    tokens = [t.lower() for t in _TOKEN.findall(_on_the_hour(text))]
     found = set()
     for i, token in enumerate(tokens):
         if token[0].isdigit() or token in _NUMBER_WORDS:

@@ -1,0 +1,30 @@
+"""The grounding check's reading of numbers: what counts as the same fact."""
+
+from __future__ import annotations
+
+import pytest
+
+from enclave.pipeline import grounding
+from enclave.pipeline.entities import Hit
+
+PASSAGE = "Die Kantine öffnet um 11 Uhr. Der Helpdesk ist ab 8:00 Uhr erreichbar."
+
+
+def hit(text: str) -> Hit:
+    return Hit(1, 1, "Doc", "/doc.md", 0, text, None, (), 0, len(text))
+
+
+@pytest.mark.parametrize(
+    ("answer", "grounded"),
+    [
+        ("11 Uhr", True),
+        ("11:00 Uhr", True),  # a time on the hour is its hour
+        ("Ab 8 Uhr.", True),
+        ("ab 8:00", True),
+        ("12:00 Uhr", False),
+        ("11:30 Uhr", False),  # minutes the passage does not state
+        ("9 Uhr", False),
+    ],
+)
+def test_times_on_the_hour_are_their_hour(answer: str, grounded: bool) -> None:
+    assert grounding.support(answer, [hit(PASSAGE)]).grounded is grounded
