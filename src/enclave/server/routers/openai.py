@@ -117,7 +117,9 @@ class Completion:
             "created": self.created,
             "model": self.body.model,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            # Not counted (the model backends stream text, not token counts): null, which
+            # clients read as unknown, rather than zeros, which they would add up.
+            "usage": None,
             "enclave": self.extra(answer),
         }
 
@@ -197,6 +199,8 @@ def embeddings(body: EmbeddingRequest, _: TokenUser, svc: Svc) -> dict[str, Any]
         raise HTTPException(422, "input must hold 1 to 256 texts")
     embedder = svc.enclave.embedder
     vectors = embedder.embed_passages(texts)
+    # What the model read of each text: its word pieces, cut at the model's length.
+    tokens = sum(min(embedder.count_tokens(text), embedder.max_tokens) for text in texts)
 
     def encode(vector: Any) -> Any:
         # base64 is little-endian float32, as the official clients expect and decode.
@@ -211,5 +215,5 @@ def embeddings(body: EmbeddingRequest, _: TokenUser, svc: Svc) -> dict[str, Any]
             {"object": "embedding", "index": i, "embedding": encode(v)}
             for i, v in enumerate(vectors)
         ],
-        "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
