@@ -437,6 +437,16 @@ def test_follow_ups_are_recognised() -> None:
     assert standalone_query("Can I change it?", history, None) == (
         "Can I change it? Which port does the export use?"
     )
+    # A rewrite that drops what the follow-up asks is not used; one that keeps it is.
+    history = [("Wann findet die Betriebsversammlung statt?", "Am 12. März 2027.")]
+    repeated = ScriptedLLM("Wann findet die Betriebsversammlung statt?")
+    assert standalone_query("Und um wie viel Uhr?", history, repeated) == (
+        "Und um wie viel Uhr? Wann findet die Betriebsversammlung statt?"
+    )
+    rewritten = ScriptedLLM("Um wie viel Uhr beginnt die Betriebsversammlung?")
+    assert standalone_query("Und um wie viel Uhr?", history, rewritten) == (
+        "Um wie viel Uhr beginnt die Betriebsversammlung?"
+    )
 
 
 def test_a_follow_up_is_searched_with_its_conversation(server: Running) -> None:

@@ -4,8 +4,9 @@
 previous turn. A follow-up (it refers back: "it", "that", "dafür", or opens with "and",
 "und", "what about") is rewritten by the model into a standalone question, with the
 conversation as context. A rewrite that is unusable (empty, a loop, longer than a question,
-or sharing no word with the conversation) falls back to the follow-up plus the previous
-question, which carries the topic for both keyword and dense search.
+sharing no word with the conversation or none with the follow-up) falls back to the
+follow-up plus the previous question, which carries the topic for both keyword and dense
+search.
 """
 
 from __future__ import annotations
@@ -86,4 +87,7 @@ def _usable(rewritten: str, question: str, history: Sequence[Turn]) -> bool:
     if RepetitionGuard().degenerate(rewritten):
         return False
     context = grounding.terms(" ".join(q for q, _ in history))
-    return bool(grounding.terms(rewritten) & context)
+    kept, asked = grounding.terms(rewritten), grounding.terms(question)
+    # Gemma 3 270M rewrote "Und um wie viel Uhr?" as the previous question itself, dropping
+    # what the follow-up asks for: a rewrite must keep a word of it.
+    return bool(kept & context) and (not asked or bool(kept & asked))
