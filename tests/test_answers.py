@@ -251,6 +251,21 @@ def test_the_models_own_i_do_not_know_stands_apart_from_the_abstention(enclave: 
     assert "".join(streamed) == f"I do not know.\n\n{ABSTAIN_EN}"
 
 
+def test_the_question_restated_is_withdrawn(enclave: Enclave) -> None:
+    setup_demo(enclave)
+    echo = ScriptedLLM("The audit log does keep entries long.")
+    streamed: list[str] = []
+    answer = Assistant(enclave.retriever, echo, 4096, 200).ask(
+        enclave.store.viewer("alice"),
+        "How long does the audit log keep entries?",
+        on_token=streamed.append,
+    )
+    assert answer.abstained and answer.text == ABSTAIN_EN and not answer.citations
+    # The model was asked (its passages are about the question) and taken back.
+    assert "".join(streamed).startswith("The audit log does keep entries long.")
+    assert "".join(streamed).endswith(f"({grounding.WITHDRAWN['en']}) {ABSTAIN_EN}")
+
+
 def test_an_answer_from_a_passage_about_something_else_is_withdrawn(enclave: Enclave) -> None:
     """Grounded in a readable passage, but that passage does not speak of the question."""
     setup_demo(enclave)

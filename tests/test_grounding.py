@@ -28,3 +28,12 @@ def hit(text: str) -> Hit:
 )
 def test_times_on_the_hour_are_their_hour(answer: str, grounded: bool) -> None:
     assert grounding.support(answer, [hit(PASSAGE)]).grounded is grounded
+
+
+def test_an_answer_that_only_restates_the_question_is_none() -> None:
+    question = "What is the name of the CEO's dog?"
+    assert grounding.restates(question, "The dog is the CEO's dog.")
+    assert grounding.restates("Was ist der einzige Teiler neben 1?", "1")
+    assert not grounding.restates(question, "Bello [2]")
+    assert not grounding.restates("How long are entries kept?", "400 days.")
+    assert not grounding.restates("Is the audit log kept?", "Yes.")

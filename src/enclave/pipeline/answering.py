@@ -163,6 +163,9 @@ class Assistant:
             if shown and not withdrawn:
                 yield "\n\n"  # the model's own "I do not know." stays, apart from what follows
             return (yield from self._abstain(answer, withdrawn=withdrawn))
+        if grounding.restates(question, answer.text):
+            # The question turned into a statement is no answer, grounded or not.
+            return (yield from self._abstain(answer, withdrawn=True))
         if not grounding.support(answer.text, answer.sources).grounded:
             # What the model wrote does not stand in any passage it was shown.
             return (yield from self._abstain(answer, withdrawn=True))

@@ -223,6 +223,14 @@ def quote(answer: str, hit: Hit) -> Quote | None:
     return Quote(hit.text[best[0] : best[1]], *best)
 
 
+def restates(question: str, answer: str) -> bool:
+    """The answer says nothing the question does not: all its words and numbers are the
+    question's ("The dog is the CEO's dog." for "What is the name of the CEO's dog?"). Gemma
+    3 270M answered so 7 of 200 XQuAD questions (de, en), none of them rightly."""
+    said = terms(answer) | numbers(answer)
+    return bool(said) and said <= terms(question) | numbers(question)
+
+
 def says_unknown(answer: str) -> bool:
     """The model declined: it says the sources do not hold the answer."""
     return bool(_UNKNOWN.search(answer)) or not answer.strip()
