@@ -164,14 +164,6 @@ def test_the_model_is_shown_the_sentences_about_the_question() -> None:
     assert excerpt(text, "Wer leitet die Produktion?") == text.strip()
 
 
-def test_quote_is_the_supporting_sentence_with_its_offsets() -> None:
-    text = "Exports run nightly. Audit log entries are kept for 400 days. Ask an admin."
-    found = grounding.quote("Entries are kept for 400 days.", hit(text))
-    assert found is not None
-    assert found.text == "Audit log entries are kept for 400 days."
-    assert text[found.start : found.end] == found.text
-
-
 def test_abstention_speaks_the_question_language() -> None:
     assert grounding.abstention("Wie viele Urlaubstage bekommen Mitarbeitende?") == ABSTAIN_DE
     assert grounding.abstention("How many days of leave do we get?") == ABSTAIN_EN

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Hit
 from enclave.pipeline.sentences import sentence_spans, sentences
@@ -36,17 +38,31 @@ def test_headings_and_list_items_are_sentences_of_their_own() -> None:
     assert sentences(text, "en")[2] == "Up to 120 euros a night are refunded."
 
 
-def test_a_quote_is_the_whole_sentence_with_a_german_date_in_it() -> None:
-    text = "Liebe Kollegen,\n\ndie Versammlung findet am 12. März 2027 um 14 Uhr statt. Bis bald."
-    found = grounding.quote("12. März 2027", hit(text))
-    assert found is not None
-    assert found.text == "die Versammlung findet am 12. März 2027 um 14 Uhr statt."
-    assert text[found.start : found.end] == found.text
-
-
-def test_a_quote_leaves_out_the_heading_above_its_sentence() -> None:
-    text = "## Übernachtung\nHotelkosten werden bis zu 120 Euro pro Nacht erstattet."
-    found = grounding.quote("120 Euro", hit(text))
-    assert found is not None
-    assert found.text == "Hotelkosten werden bis zu 120 Euro pro Nacht erstattet."
+@pytest.mark.parametrize(
+    ("text", "answer", "quoted"),
+    [
+        (
+            "Exports run nightly. Audit log entries are kept for 400 days. Ask an admin.",
+            "Entries are kept for 400 days.",
+            "Audit log entries are kept for 400 days.",
+        ),
+        # A German date's day does not end the sentence it stands in.
+        (
+            "Liebe Kollegen,\n\ndie Versammlung findet am 12. März 2027 um 14 Uhr statt. Bis bald.",
+            "12. März 2027",
+            "die Versammlung findet am 12. März 2027 um 14 Uhr statt.",
+        ),
+        # The heading above a sentence is not part of it.
+        (
+            "## Übernachtung\nHotelkosten werden bis zu 120 Euro pro Nacht erstattet.",
+            "120 Euro",
+            "Hotelkosten werden bis zu 120 Euro pro Nacht erstattet.",
+        ),
+    ],
+)
+def test_a_quote_is_the_supporting_sentence_with_its_offsets(
+    text: str, answer: str, quoted: str
+) -> None:
+    found = grounding.quote(answer, hit(text))
+    assert found is not None and found.text == quoted
     assert text[found.start : found.end] == found.text
