@@ -137,3 +137,13 @@ def test_models_pull_and_use_through_the_cli(tmp_path: Path) -> None:
     # So is the first-token log-probability below which it abstains.
     assert listed["qwen2.5-coder-1.5b-instruct"]["min_first_logprob"] == -1.5
     assert listed["gemma-3-270m"]["min_first_logprob"] is None
+    # The table names every model in full, also in an 80-column terminal.
+    table = subprocess.run(
+        [sys.executable, "-m", "enclave.cli", "models", "list", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**env, "COLUMNS": "80"},
+    ).stdout
+    assert max(len(line) for line in table.splitlines()) <= 80
+    assert all(f" {name} " in table for name in CATALOGUE)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from enclave.cli.common import DataDir, JsonFlag, emit, err, load_settings, out
 from enclave.config import ConfigError, save_setting
@@ -56,8 +56,12 @@ def models_list(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
     if as_json:
         emit({"models_dir": str(settings.models_path), "models": rows})
         return
+    # The name is what `models use` and ENCLAVE_LLM_MODEL take: never cut, also at 80 columns,
+    # where the upstream repository (in --json) no longer fits.
     table = Table(
-        "name", "size", "licence", "chat", "quotes", "unsure below", "offline", "pulled", "upstream"
+        Column("name", no_wrap=True),
+        *("size", "chat", "quotes", "unsure below", "offline", "pulled", "licence"),
+        caption="--json: upstream repository, file, sha256, offline packages",
     )
     for row in rows:
         size = f"{row['size'] / 2**20:.0f} MiB" if row["size"] else "?"
@@ -67,9 +71,7 @@ def models_list(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
         pulled = "yes" if row["pulled"] else ""
         quotes = "yes" if row["quote"] else ""
         floor = "" if row["min_first_logprob"] is None else f"{row['min_first_logprob']:g}"
-        table.add_row(
-            name, size, row["licence"], chat, quotes, floor, offline, pulled, row["upstream"]
-        )
+        table.add_row(name, size, chat, quotes, floor, offline, pulled, row["licence"])
     out.print(table)
 
 
