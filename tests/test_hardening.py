@@ -91,7 +91,10 @@ def test_nul_and_overlong_input_get_named_errors(server: Running) -> None:
     assert alice.get("/api/documents/1%00").status_code == 400
     assert alice.get("/api/admin/users/a%00b/export").status_code == 400
     long = alice.post("/api/ask", json={"question": "x" * 4001, "stream": False})
-    assert long.status_code == 422 and "4000" in long.json()["error"]["message"]
+    assert long.status_code == 422 and "at most 4000 characters" in long.json()["error"]["message"]
+    for blank in ("", "   "):
+        empty = alice.post("/api/ask", json={"question": blank, "stream": False})
+        assert empty.status_code == 422 and "must not be empty" in empty.json()["error"]["message"]
     chat = {"model": "enclave", "messages": [{"role": "user", "content": "y " * 2001}]}
     refused = alice.post("/v1/chat/completions", json=chat)
     assert refused.status_code == 422 and "4000" in refused.json()["error"]["message"]

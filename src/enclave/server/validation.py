@@ -22,8 +22,20 @@ def clean_text(value: str) -> str:
     return value
 
 
+def question_text(value: str) -> str:
+    """Storable text with something to ask, within the limit (pydantic's own length errors
+    speak of "items": "Value should have at least 1 item after validation")."""
+    value = clean_text(value)
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > MAX_QUESTION_CHARS:
+        raise ValueError(f"at most {MAX_QUESTION_CHARS} characters, not {len(value)}")
+    return value
+
+
 Text = Annotated[str, AfterValidator(clean_text)]
 Name = Annotated[str, AfterValidator(clean_text), Field(max_length=200)]
+# The Field limits document the schema; question_text refuses first, in words.
 Question = Annotated[
-    str, AfterValidator(clean_text), Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    str, AfterValidator(question_text), Field(min_length=1, max_length=MAX_QUESTION_CHARS)
 ]
