@@ -37,3 +37,6 @@ def test_an_answer_that_only_restates_the_question_is_none() -> None:
     assert not grounding.restates(question, "Bello [2]")
     assert not grounding.restates("How long are entries kept?", "400 days.")
     assert not grounding.restates("Is the audit log kept?", "Yes.")
+    # Qwen2.5-Coder-1.5B, rightly: a choice is answered in the question's words.
+    choice = "Is the focus on spiritual mentorship in Hinduism high or low?"
+    assert not grounding.restates(choice, "High [1]")
