@@ -21,13 +21,18 @@ def sentence_spans(text: str, language: str) -> list[tuple[int, int]]:
     heading line is a sentence of its own."""
     spans, start = [], 0
     for boundary in [*_BOUNDARY.finditer(text), None]:
-        if boundary and language == "de" and _ORDINAL.search(text, 0, boundary.start()):
+        if boundary and language == "de" and _after_ordinal(text, boundary.start()):
             continue
         end = boundary.start() if boundary else len(text)
         spans += _trimmed(text, start, end)
         if boundary:
             start = boundary.end()
     return spans
+
+
+def _after_ordinal(text: str, end: int) -> bool:
+    # Only the last three characters can hold "12."; \b still sees the one before them.
+    return bool(_ORDINAL.search(text, max(0, end - 3), end))
 
 
 def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
