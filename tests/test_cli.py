@@ -214,6 +214,31 @@ def test_demo_shows_different_sources_per_user(tmp_path: Path) -> None:
     assert "Urlaubsrichtlinie der Nordlicht Systems GmbH" not in alice_sources
 
 
+def test_ingest_reports_files_that_are_gone_and_prunes_them_when_asked(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "keep.md").write_text("# Keep\n\nThe canteen opens at noon.\n")
+    (corpus / "sub" / "parking.txt").write_text("Parking spaces are assigned by Jana Weber.\n")
+    data = tmp_path / "data"
+    run(data, "users", "add", "carol", "--group", "staff")
+    first = as_json(data, "ingest", str(corpus), "--allow", "group:staff")
+    assert len(first["added"]) == 2 and not first["gone"]
+    (corpus / "sub" / "parking.txt").unlink()
+
+    kept = run(data, "ingest", str(corpus))
+    assert "0 pruned" in kept.stdout
+    assert "1 indexed document has no file any more" in " ".join(kept.stderr.split())
+    assert "parking.txt" in kept.stderr and "--prune" in kept.stderr
+    hits = as_json(data, "search", "parking spaces", "--as", "carol")["hits"]
+    assert "parking.txt" in {h["file_name"] for h in hits}  # still indexed, as the note says
+
+    pruned = as_json(data, "ingest", str(corpus), "--prune")
+    assert [Path(f["path"]).name for f in pruned["pruned"]] == ["parking.txt"]
+    assert not pruned["gone"]
+    hits = as_json(data, "search", "parking spaces", "--as", "carol")["hits"]
+    assert "parking.txt" not in {h["file_name"] for h in hits}
+
+
 def test_killed_ingest_resumes_to_a_consistent_complete_index(tmp_path: Path) -> None:
     """SIGKILL an ingest half-way, run it again: every document complete, none half-written."""
     corpus = tmp_path / "corpus"

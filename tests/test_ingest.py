@@ -60,9 +60,12 @@ def test_reingest_skips_unchanged_replaces_changed_and_prunes(
     (docs / "b.md").unlink()
     without_prune = enclave.ingestor.ingest([docs], None)
     assert not without_prune.with_status("pruned")
+    # Not pruned, but reported: the caller learns that the index holds a file that is gone.
+    assert [Path(f.path).name for f in without_prune.with_status("gone")] == ["b.md"]
     assert enclave.store.counts()["documents"] == 2
     pruned = enclave.ingestor.ingest([docs], None, prune=True)
     assert [Path(f.path).name for f in pruned.with_status("pruned")] == ["b.md"]
+    assert not pruned.with_status("gone")
     assert enclave.store.counts()["documents"] == 1
 
 

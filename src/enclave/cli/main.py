@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from enclave.cli import classify, documents, serve
+from enclave.cli import classify, documents, ingesting, serve
 from enclave.cli.acl import acl_app
 from enclave.cli.audit import audit_app, purge
 from enclave.cli.common import DataDir
@@ -45,8 +45,8 @@ def defaults_for_every_command(group: Any, values: dict[str, Any]) -> dict[str, 
 
 
 for command in (
-    documents.ingest,
-    documents.worker,
+    ingesting.ingest,
+    ingesting.worker,
     documents.docs,
     documents.search,
     documents.ask,
@@ -60,7 +60,7 @@ app.add_typer(models_app, name="models")
 app.command()(serve.demo)
 app.command()(serve.serve)
 app.add_typer(eval_app, name="eval")
-app.command()(documents.reindex)
+app.command()(ingesting.reindex)
 app.add_typer(tune_app, name="tune")
 app.command()(classify.classify)
 

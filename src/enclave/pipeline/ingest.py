@@ -29,7 +29,11 @@ EMBED_BATCH_CHUNKS = 256
 
 @dataclass(frozen=True)
 class FileResult:
-    """What happened to one file: added, updated, unchanged, failed or pruned."""
+    """What happened to one file: added, updated, unchanged, failed, pruned or gone.
+
+    gone: the document's file is no longer under a folder that was ingested, and the run did
+    not prune (the document stays searchable until `--prune` or a deletion).
+    """
 
     path: str
     status: str
@@ -129,13 +133,14 @@ class Ingestor:
                     report.files += self._embed_and_store(pending, acl, bar)
                     pending = []
         report.files += self._embed_and_store(pending, acl, bar)
-        if prune:
-            present = {str(f.resolve()) for f in files}
-            for folder in (p for p in paths if p.is_dir()):
-                for document_id, source in self.store.sources_under(folder):
-                    if source not in present:
-                        self.store.delete_document(document_id)
-                        report.files.append(FileResult(source, "pruned", document_id))
+        present = {str(f.resolve()) for f in files}
+        for folder in (p for p in paths if p.is_dir()):
+            for document_id, source in self.store.sources_under(folder):
+                if source in present:
+                    continue
+                if prune:
+                    self.store.delete_document(document_id)
+                report.files.append(FileResult(source, "pruned" if prune else "gone", document_id))
         return report
 
     def _prepare(
