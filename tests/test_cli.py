@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from enclave.config import DEFAULT_EMBEDDING_MODEL, Settings
-from enclave.demo import corpus_dir
+from enclave.demo import QUESTIONS, corpus_dir
 from enclave.pipeline.store import Store
 from tests.conftest import sql
 
@@ -212,6 +212,10 @@ def test_demo_shows_different_sources_per_user(tmp_path: Path) -> None:
     assert "Audit log — Lumen feature guide" not in bob_sources
     assert "Urlaubsrichtlinie der Nordlicht Systems GmbH" in bob_sources
     assert "Urlaubsrichtlinie der Nordlicht Systems GmbH" not in alice_sources
+    # Who was shown what: the demo's questions are in the audit trail as well.
+    entries = as_json(tmp_path / "demo", "audit", "list")["entries"]
+    asked = sorted((e["actor"], e["query"]) for e in entries if e["action"] == "ask")
+    assert asked == sorted((u, q) for u in ("alice", "bob") for q in QUESTIONS)
 
 
 def test_ingest_reports_files_that_are_gone_and_prunes_them_when_asked(tmp_path: Path) -> None:

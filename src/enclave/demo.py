@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from enclave.pipeline import audit
 from enclave.pipeline.access import Principal
 from enclave.pipeline.wiring import Enclave
 
@@ -69,6 +70,8 @@ def run_demo(
                 question,
                 on_token=(lambda t: console.print(t, end="")) if console else None,
             )
+            # The demo's users are shown passages like anyone else: the trail says so.
+            instance.store.record(audit.asked(user, "cli", answer))
             run["answers"].append(
                 {
                     "question": question,
