@@ -149,3 +149,23 @@ def test_keyword_search_folds_umlauts_on_both_sides(enclave: Enclave, tmp_path: 
         assert "Düsseldorf" in top_text(query)
     for query in ("Gebühren", "Gebuhren", "Gebuehren", "Konferenzraume"):
         assert "Gebühren" in top_text(query)
+
+
+def test_copies_of_a_file_are_one_result(enclave: Enclave, tmp_path: Path) -> None:
+    """A policy saved in three folders: search shows its passage once (the best-ranked copy)
+    and fills k with other passages instead of the copies."""
+    policy = "# Parking\n\nParking spaces are assigned by Jana Weber from facility management."
+    for folder in ("hr", "shared", "archive"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "parking.md").write_text(policy)
+    for i in range(4):
+        (tmp_path / f"note{i}.md").write_text(f"# Note {i}\n\nVisitors park in lot {i}.")
+    enclave.ingestor.ingest([tmp_path], [Principal("user", "dora")])
+    enclave.store.add_user("dora", [])
+    hits = enclave.retriever.search(enclave.store.viewer("dora"), "Who assigns parking spaces?", 4)
+    texts = [h.text for h in hits]
+    assert len(hits) == 4 and len(set(texts)) == 4
+    assert sum("Jana Weber" in t for t in texts) == 1
+    assert "Jana Weber" in texts[0]
+    # Every copy stays searchable as a document; only the results are collapsed.
+    assert enclave.store.counts()["documents"] == 7

@@ -70,6 +70,26 @@ class Retriever:
         vector.setflags(write=False)  # shared by every caller of the cache
         return vector
 
+    def _distinct(
+        self, viewer: Viewer, fused: list[tuple[int, float]], keep: int
+    ) -> list[tuple[Hit, float]]:
+        """The first keep permitted chunks of fused, each text once: copies of one file (a
+        policy saved in two folders, a file uploaded twice) would otherwise fill the results,
+        and the model's prompt, with one passage. The first (best-ranked) copy stays."""
+        distinct: list[tuple[Hit, float]] = []
+        seen: set[str] = set()
+        start = 0
+        while len(distinct) < keep and start < len(fused):
+            batch = fused[start : start + 2 * keep]
+            start += len(batch)
+            found = self.store.hits(viewer, [chunk_id for chunk_id, _ in batch])
+            for chunk_id, score in batch:
+                hit = found.get(chunk_id)
+                if hit is not None and hit.text not in seen:
+                    seen.add(hit.text)
+                    distinct.append((hit, score))
+        return distinct[:keep]
+
     def search(self, viewer: Viewer, query: str, k: int = 5) -> list[Hit]:
         """The top k permitted chunks for query, best first."""
         if k < 1 or not query.strip():
@@ -86,21 +106,18 @@ class Retriever:
             [[i for i, _ in dense], [i for i, _ in keyword]], self.rrf_k, (self.dense_weight, 1.0)
         )
         keep = max(k, self.rerank_candidates) if self.reranker else k
-        fused = fused[:keep]
-        found = self.store.hits(viewer, [i for i, _ in fused])
         dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(dense, start=1)}
         similarity = dict(dense)
         keyword_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(keyword, start=1)}
         hits = [
             replace(
-                found[chunk_id],
+                hit,
                 score=score,
-                dense_rank=dense_rank.get(chunk_id),
-                similarity=similarity.get(chunk_id),
-                keyword_rank=keyword_rank.get(chunk_id),
+                dense_rank=dense_rank.get(hit.chunk_id),
+                similarity=similarity.get(hit.chunk_id),
+                keyword_rank=keyword_rank.get(hit.chunk_id),
             )
-            for chunk_id, score in fused
-            if chunk_id in found
+            for hit, score in self._distinct(viewer, fused, keep)
         ]
         if self.reranker and hits:
             # The cross-encoder sees a chunk as it was trained to (`enclave tune reranker`):
