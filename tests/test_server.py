@@ -144,6 +144,27 @@ def test_upload_acl_owner_and_delete(server: Running, tmp_path: Path) -> None:
     assert bob.get(f"/api/documents/{doc}").status_code == 404
 
 
+def test_the_same_file_uploaded_again_is_refused_naming_the_readable_copy(
+    server: Running,
+) -> None:
+    bob, alice, root = bearer(server, "bob"), bearer(server, "alice"), bearer(server, "root")
+    files = {"file": ("parking.md", b"# Parking\n\nSpaces are assigned by Jana Quellmann.")}
+    first = bob.post("/api/documents", files=files)
+    assert first.status_code == 201, first.text
+    doc = first.json()["document_id"]
+    uploads = server.enclave.settings.data_dir / "uploads"
+    before = set(uploads.iterdir())
+    again = bob.post("/api/documents", files={"file": ("copy of parking.md", files["file"][1])})
+    assert again.status_code == 409
+    assert f"already document {doc} (Parking)" in again.json()["error"]["message"]
+    assert set(uploads.iterdir()) == before  # nothing of the refused upload stays
+    # Someone who may not read bob's copy learns nothing of it and gets their own.
+    theirs = alice.post("/api/documents", files=files)
+    assert theirs.status_code == 201 and str(doc) not in theirs.text
+    for created in (doc, theirs.json()["document_id"]):
+        assert root.delete(f"/api/documents/{created}").status_code == 200
+
+
 def test_bad_uploads_and_requests_get_clear_json_errors(server: Running) -> None:
     bob = bearer(server, "bob")
     unsupported = bob.post("/api/documents", files={"file": ("x.exe", b"MZ")})

@@ -218,6 +218,19 @@ class Documents(Principals):
                 for r in cur.fetchall()
             ]
 
+    def readable_copy(self, viewer: Viewer, content_hash: str) -> tuple[int, str] | None:
+        """(id, title) of a document this user may read whose file had these bytes, if any."""
+        if not viewer.principals:
+            return None
+        with self.reading_as(viewer) as cur:
+            cur.execute(
+                "select d.id, d.title from documents d where d.content_hash = %(hash)s and "
+                f"{ACL_FILTER.format(column='d.id')} order by d.id limit 1",
+                {"hash": content_hash, "principals": viewer.principals},
+            )
+            row = cur.fetchone()
+        return (int(row["id"]), row["title"]) if row else None
+
     def readable_document(self, viewer: Viewer, document_id: int) -> tuple[str, str] | None:
         """(title, extracted text) of a document if this user may read it, else None."""
         if not viewer.principals:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from enclave.pipeline.access import Principal
 from enclave.pipeline.audit import Event
+from enclave.pipeline.ingest import file_hash
 from enclave.pipeline.loaders import LOADERS
 from enclave.pipeline.serialize import document_json
 from enclave.server.dependencies import Svc, User, may_manage, readable_or_404, viewer_of
@@ -67,6 +68,14 @@ def upload(
     acl = sorted({Principal("user", who.user), *(Principal.parse(a) for a in allow or [])})
     svc.enclave.store.require_known(acl)
     target = _receive(file, svc.uploads, svc.upload_limit)
+    # The same file again would be a second document with the same passages. Only a copy the
+    # uploader may read is named: another one's existence is not theirs to learn.
+    copy = svc.enclave.store.readable_copy(viewer_of(svc, who), file_hash(target))
+    if copy is not None:
+        shutil.rmtree(target.parent, ignore_errors=True)
+        raise HTTPException(
+            409, f"{target.name}: the same file is already document {copy[0]} ({copy[1]})"
+        )
     try:
         (result,) = svc.enclave.ingestor.ingest([target], acl).files
         if result.status == "failed":
