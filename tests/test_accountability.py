@@ -16,6 +16,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from enclave.config import Settings
+from enclave.pipeline.audit import SEEING
 from enclave.pipeline.embedding import TextEmbedder
 from enclave.pipeline.retention import purge
 from enclave.server.conversations import Conversations
@@ -236,12 +237,21 @@ def test_export_then_erase_leaves_only_pseudonymous_entries(server: Running) -> 
         headers={"X-CSRF-Token": csrf},
     )
     browser.post("/api/tokens", json={"name": "laptop"}, headers={"X-CSRF-Token": csrf})
+    browser.post(
+        "/api/search", json={"query": "remote work", "k": 2}, headers={"X-CSRF-Token": csrf}
+    )
 
     exported = root.get(f"/api/admin/users/{name}/export").json()
     assert exported["account"]["name"] == name and exported["groups"] == ["staff"]
     assert [t["name"] for t in exported["tokens"]] == ["laptop"]
     assert "token_hash" not in json.dumps(exported) and "password_hash" not in exported["account"]
     assert exported["conversations"][0]["messages"][0]["content"].startswith("What is the remote")
+    # The documents they were shown, by title, are the ones the entries name by id.
+    seen = exported["documents_seen"]
+    entries = exported["audit_entries"]
+    shown = {i for e in entries if e["action"] in SEEING for i in e["document_ids"]}
+    assert seen and {d["document_id"] for d in seen} == shown
+    assert all(d["title"] and set(d["actions"]) <= {"ask", "search"} for d in seen)
     assert {"sign_in", "ask", "token_create", "user_add"} <= {
         e["action"] for e in exported["audit_entries"]
     }

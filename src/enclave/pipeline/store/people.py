@@ -47,6 +47,8 @@ class People(AuditTrail):
                 [user_id],
             ).fetchall(),
             "conversations": self._conversations_of(user_id),
+            # Which documents they were shown, by title: the entries below name only ids.
+            "documents_seen": self.seen_by(name),
             "audit_entries": self.audit_entries(user=name, limit=None),
         }
 
