@@ -40,3 +40,24 @@ def test_an_answer_that_only_restates_the_question_is_none() -> None:
     # Qwen2.5-Coder-1.5B, rightly: a choice is answered in the question's words.
     choice = "Is the focus on spiritual mentorship in Hinduism high or low?"
     assert not grounding.restates(choice, "High [1]")
+
+
+ENGLISH = "The audit log keeps entries for 400 days. The next export runs on Monday, 1 December."
+
+
+@pytest.mark.parametrize(
+    ("answer", "grounded"),
+    [
+        ("400 Tage.", True),  # a German answer over an English document
+        ("Die Einträge bleiben 400 Tage.", True),
+        ("Am Montag, 1. Dezember.", True),
+        ("30 Tage.", False),  # the number must still stand there
+        ("400 Wochen.", False),  # and count what the passage counts
+        ("Am Dienstag.", False),
+        ("400 day", True),  # singular and plural are one word
+    ],
+)
+def test_units_months_and_weekdays_match_across_german_and_english(
+    answer: str, grounded: bool
+) -> None:
+    assert grounding.support(answer, [hit(ENGLISH)]).grounded is grounded

@@ -120,3 +120,26 @@ def test_language_detection_is_safe_from_many_threads_at_first_use() -> None:
             [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
         )
         assert result.stdout.startswith("0 "), result.stdout + result.stderr
+
+
+def test_a_german_answer_from_an_english_passage_is_grounded(
+    enclave: Enclave, tmp_path: Path
+) -> None:
+    """ "30 Tage" from "30 days": the unit in the question's language is the passage's unit;
+    a number the passage does not state is still withdrawn."""
+    enclave.store.add_user("ana", [])
+    write(tmp_path / "docs" / "leave.md", "# Annual leave\n\nEvery employee gets 30 days of leave.")
+    enclave.ingestor.ingest([tmp_path / "docs"], [Principal("user", "ana")])
+    ana, question = enclave.store.viewer("ana"), "Wie viele Urlaubstage bekommen Mitarbeitende?"
+
+    def ask(text: str):
+        return Assistant(enclave.retriever, CountingScript(text), 4096, 64, 0.0, 0.0).ask(
+            ana, question
+        )
+
+    right = ask("30 Tage [1]")
+    assert not right.abstained and right.grounded
+    assert [c.hit.file_name for c in right.citations] == ["leave.md"]
+    assert right.citations[0].quote and "30 days" in right.citations[0].quote.text
+    assert ask("40 Tage [1]").abstained
+    assert ask("30 Wochen [1]").abstained

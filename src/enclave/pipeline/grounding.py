@@ -75,6 +75,42 @@ _NUMBER_WORDS = {
     )
     for value, word in enumerate(words.split(), start=2)
 }
+# Units, months and weekdays in German and English, each as one key: a German answer over an
+# English document says "400 Tage" and "1. Dezember" where the passage says "400 days" and
+# "1 December" (and singular and plural are one key).
+_BILINGUAL = {
+    word: key
+    for key, words in {
+        "day": "day days tag tage tagen",
+        "week": "week weeks woche wochen",
+        "month": "month months monat monate monaten",
+        "year": "year years jahr jahre jahren",
+        "hour": "hour hours stunde stunden",
+        "minute": "minute minutes minuten",
+        "second": "second seconds sekunde sekunden",
+        "percent": "percent prozent",
+        "euro": "euro euros",
+        "dollar": "dollar dollars",
+        "metre": "metre metres meter meters",
+        "kilometre": "kilometre kilometres kilometer kilometers",
+        "january": "january januar",
+        "february": "february februar",
+        "march": "march märz",
+        "may": "may mai",
+        "june": "june juni",
+        "july": "july juli",
+        "october": "october oktober",
+        "december": "december dezember",
+        "monday": "monday montag",
+        "tuesday": "tuesday dienstag",
+        "wednesday": "wednesday mittwoch",
+        "thursday": "thursday donnerstag",
+        "friday": "friday freitag",
+        "saturday": "saturday samstag sonnabend",
+        "sunday": "sunday sonntag",
+    }.items()
+    for word in words.split()
+}
 # The model saying it cannot answer (the prompt asks it to say so), in English and German.
 _UNKNOWN = re.compile(
     r"\b(do(?:es)? not know|don'?t know|not (?:mentioned|stated|specified|provided|given|"
@@ -98,10 +134,12 @@ class Support:
 
 def _key(word: str) -> str:
     """A word as compared: lower case, umlauts folded, cut to a crude stem of six letters; a
-    small number written out is its digits."""
+    small number written out is its digits, a unit, month or weekday its English name."""
     word = word.lower()
     if word in _NUMBER_WORDS:
         return _NUMBER_WORDS[word]
+    if word in _BILINGUAL:
+        return _BILINGUAL[word]
     word = word.translate(_FOLD)
     if word[0].isdigit():
         return re.sub(r"[.,](?=\d{3}\b)", "", word)
