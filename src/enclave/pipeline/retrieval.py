@@ -80,7 +80,8 @@ class Retriever:
         seen: set[str] = set()
         start = 0
         while len(distinct) < keep and start < len(fused):
-            batch = fused[start : start + 2 * keep]
+            # As many as are still missing: without copies, one fetch of keep chunks.
+            batch = fused[start : start + keep - len(distinct)]
             start += len(batch)
             found = self.store.hits(viewer, [chunk_id for chunk_id, _ in batch])
             for chunk_id, score in batch:
@@ -88,7 +89,7 @@ class Retriever:
                 if hit is not None and hit.text not in seen:
                     seen.add(hit.text)
                     distinct.append((hit, score))
-        return distinct[:keep]
+        return distinct
 
     def search(self, viewer: Viewer, query: str, k: int = 5) -> list[Hit]:
         """The top k permitted chunks for query, best first."""
