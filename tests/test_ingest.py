@@ -7,6 +7,7 @@ from pathlib import Path
 from enclave.pipeline.access import Principal
 from enclave.pipeline.wiring import Enclave
 from tests.conftest import sql, write
+from tests.test_loaders import mail_with_attachments
 
 ENG = [Principal("group", "eng")]
 
@@ -129,3 +130,17 @@ def test_reread_replaces_what_was_read_wrongly_and_leaves_the_rest(
     # a.md was neither re-embedded nor rewritten: its chunk keeps its id.
     after = {r["id"] for r in sql(enclave.store, "select id from chunks")}
     assert len(chunk_ids & after) == 1
+
+
+def test_an_attachment_is_found_and_cited_as_part_of_its_message(
+    tmp_path: Path, enclave: Enclave
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "einladung.eml").write_bytes(mail_with_attachments(tmp_path))
+    (report,) = enclave.ingestor.ingest([docs], ENG).files
+    assert report.status == "added"
+    enclave.store.add_user("erik", ["eng"])
+    (hit, *_) = enclave.retriever.search(enclave.store.viewer("erik"), "Parkhaus Nord", 3)
+    assert "Parkhaus Nord" in hit.text and hit.file_name == "einladung.eml"
+    assert hit.heading_path[-1] == "agenda.pdf" and hit.page == 2

@@ -122,6 +122,38 @@ def test_email_headers_and_body(tmp_path: Path) -> None:
     assert "Revenue grew by 12 percent." in doc.text
 
 
+def mail_with_attachments(tmp_path: Path) -> bytes:
+    """An invitation whose agenda is in an attached PDF, with an encrypted PDF and a picture."""
+    message = email.message.EmailMessage()
+    message["From"] = "office@example.com"
+    message["Subject"] = "Einladung Betriebsversammlung"
+    message.set_content("Hallo zusammen, anbei die Tagesordnung.")
+    agenda = make_pdf(tmp_path / "agenda.pdf", ["Punkt 1: Kantine.", "Punkt 2: Parkhaus Nord."])
+    secret = make_pdf(tmp_path / "gehalt.pdf", ["Geheim."], password="s3cret")
+    for path in (agenda, secret):
+        message.add_attachment(
+            path.read_bytes(), maintype="application", subtype="pdf", filename=path.name
+        )
+    message.add_attachment(b"\x89PNG", maintype="image", subtype="png", filename="logo.png")
+    return bytes(message)
+
+
+def test_email_attachments_are_read_under_their_names(tmp_path: Path) -> None:
+    path = tmp_path / "einladung.eml"
+    path.write_bytes(mail_with_attachments(tmp_path))
+    doc = load(path, MB)
+    assert "Attachments: agenda.pdf, gehalt.pdf, logo.png" in doc.text
+    assert "anbei die Tagesordnung" in doc.text
+    pages = [s for s in doc.sections if "agenda.pdf" in s.heading_path]
+    assert [(s.heading_path, s.page) for s in pages] == [
+        (("Einladung Betriebsversammlung", "agenda.pdf"), 1),
+        (("Einladung Betriebsversammlung", "agenda.pdf"), 2),
+    ]
+    assert "Parkhaus Nord" in pages[1].text
+    # The encrypted one and the picture are named, not read; the message is still whole.
+    assert "Geheim" not in doc.text
+
+
 @pytest.mark.parametrize(
     ("text", "encoding"),
     [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email
 import hashlib
 import io
 import itertools
@@ -10,8 +9,6 @@ import logging
 import re
 import zipfile
 from collections.abc import Iterable
-from email import policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
@@ -335,28 +332,10 @@ def load_pdf(data: bytes, path: Path) -> tuple[str, list[Section]]:
 
 
 def load_email(data: bytes, path: Path) -> tuple[str, list[Section]]:
-    message = email.message_from_bytes(data, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    if not message.keys():
-        raise LoadError("corrupt", "not an e-mail message (no headers)")
-    subject = str(message.get("subject", "")).strip()
-    header = "\n".join(
-        f"{name}: {message[name]}"
-        for name in ("From", "To", "Cc", "Date", "Subject")
-        if message[name]
-    )
-    sections = [Section(header, (subject,) if subject else ())]
-    body = message.get_body(preferencelist=("plain", "html"))
-    if body is not None:
-        content = body.get_content()
-        if body.get_content_subtype() == "html":
-            sections += [
-                Section(s.text, ((subject,) if subject else ()) + s.heading_path)
-                for s in html_sections(content)[1]
-            ]
-        else:
-            sections.append(Section(content, (subject,) if subject else ()))
-    return subject or path.stem, sections
+    # mail.py reads attachments with the loaders registered here, so it is imported when used.
+    from enclave.pipeline.mail import read_email
+
+    return read_email(data, path)
 
 
 LOADERS: dict[str, Loader] = {
