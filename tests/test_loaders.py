@@ -85,6 +85,48 @@ def test_html_headings_and_blocks(tmp_path: Path) -> None:
     assert doc.sections[1].text.count("Item one") == 1
 
 
+def test_html_text_outside_paragraphs_is_read(tmp_path: Path) -> None:
+    """A wiki export writes text straight into <div>s, with <br> for lines: nothing of it may
+    be lost because the page also has a <p>."""
+    path = tmp_path / "kantine.html"
+    path.write_text(
+        "<html><body><h1>Kantine</h1><p>Allgemeines.</p>"
+        "<div>Die Kantine öffnet um 11 Uhr.<br>Bitte die Mitarbeiter<b>karte</b> mitbringen."
+        "<div><span>Parken im Hof.</span></div></div>"
+        "<pre>Mo  11-14\nDi  11-14</pre><!-- intern: alte Zeiten 10-13 --></body></html>",
+        encoding="utf-8",
+    )
+    text = load(path, MB).text
+    assert "Die Kantine öffnet um 11 Uhr. Bitte die Mitarbeiterkarte mitbringen." in text
+    assert "Parken im Hof." in text and "Allgemeines." in text
+    assert "Mo  11-14\nDi  11-14" in text  # preformatted text keeps its lines
+    assert "intern" not in text
+
+
+def test_html_page_chrome_is_not_indexed(tmp_path: Path) -> None:
+    """A page saved from an intranet: site banner, menus, search box and page footer go; the
+    article, with its own footer, stays."""
+    path = tmp_path / "reisekosten.html"
+    path.write_text(
+        "<html><body>"
+        '<div role="banner">Nordlicht Intranet</div>'
+        '<div role="navigation"><ul><li>Start</li><li>Personal</li></ul></div>'
+        '<form role="search"><p>Suche im Intranet</p></form>'
+        "<main><article><h1>Reisekosten</h1><p>Belege bis zum 10. des Folgemonats.</p>"
+        "<footer>Zuletzt geändert am 3. März 2026</footer></article></main>"
+        "<footer>© 2026 Nordlicht Systems · Impressum · Datenschutz</footer>"
+        '<div role="contentinfo">Kontakt: intranet@nordlicht.example</div>'
+        "</body></html>",
+        encoding="utf-8",
+    )
+    doc = load(path, MB)
+    assert "Belege bis zum 10. des Folgemonats." in doc.text
+    assert "Zuletzt geändert am 3. März 2026" in doc.text
+    for chrome in ("Nordlicht Intranet", "Personal", "Suche", "Impressum", "Kontakt"):
+        assert chrome not in doc.text
+    assert doc.title == "Reisekosten"
+
+
 def test_docx_headings_and_tables(tmp_path: Path) -> None:
     document = docx.Document()
     document.add_heading("Handbook", level=1)
