@@ -7,7 +7,7 @@ from pathlib import Path
 from enclave.pipeline.access import Principal
 from enclave.pipeline.wiring import Enclave
 from tests.conftest import sql, write
-from tests.test_loaders import mail_with_attachments
+from tests.test_loaders import mail_with_attachments, make_scan
 
 ENG = [Principal("group", "eng")]
 
@@ -144,3 +144,18 @@ def test_an_attachment_is_found_and_cited_as_part_of_its_message(
     (hit, *_) = enclave.retriever.search(enclave.store.viewer("erik"), "Parkhaus Nord", 3)
     assert "Parkhaus Nord" in hit.text and hit.file_name == "einladung.eml"
     assert hit.heading_path[-1] == "agenda.pdf" and hit.page == 2
+
+
+def test_a_scanned_contract_is_searchable_with_its_pages(tmp_path: Path, enclave: Enclave) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_scan(
+        docs / "mietvertrag.pdf",
+        ["Mietvertrag Lagerhalle Nord.", "Kündigungsfrist: sechs Monate zum Quartalsende."],
+    )
+    (report,) = enclave.ingestor.ingest([docs], ENG).files
+    assert report.status == "added"
+    enclave.store.add_user("erik", ["eng"])
+    (hit, *_) = enclave.retriever.search(enclave.store.viewer("erik"), "Kündigungsfrist", 3)
+    assert hit.file_name == "mietvertrag.pdf" and hit.page == 2
+    assert "sechs Monate zum Quartalsende" in hit.text

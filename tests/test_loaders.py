@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.message
 import logging
+import tempfile
 from pathlib import Path
 
 import docx
@@ -264,11 +265,59 @@ def test_encrypted_pdf(tmp_path: Path) -> None:
     assert info.value.reason == "encrypted"
 
 
-def test_scanned_pdf_without_text(tmp_path: Path) -> None:
-    path = make_pdf(tmp_path / "scan.pdf", [""])
+def make_scan(path: Path, pages: list[str]) -> Path:
+    """A PDF of page images without a text layer, as a scanner writes it: pages typeset by
+    make_pdf, rendered at 200 dpi, and the pictures put into a new PDF."""
+    import pypdfium2
+
+    scan = FPDF()
+    with tempfile.TemporaryDirectory() as folder:
+        typeset = pypdfium2.PdfDocument(make_pdf(Path(folder) / "typeset.pdf", pages))
+        for number in range(len(typeset)):
+            image = typeset[number].render(scale=200 / 72).to_pil().convert("L")
+            scan.add_page()
+            scan.image(image, x=0, y=0, w=scan.epw + 2 * scan.l_margin)
+        typeset.close()
+    scan.output(str(path))
+    return path
+
+
+def test_scanned_pages_are_read_by_ocr(tmp_path: Path) -> None:
+    path = make_scan(
+        tmp_path / "mietvertrag.pdf",
+        [
+            "Mietvertrag Lagerhalle Nord. Die Miete beträgt 4.200 Euro im Monat.",
+            "Kündigungsfrist: sechs Monate zum Quartalsende.",
+        ],
+    )
+    assert not any(page.extract_text().strip() for page in PdfReader(path).pages)
+    doc = load(path, MB)
+    assert [s.page for s in doc.sections] == [1, 2]
+    assert "4.200 Euro" in doc.sections[0].text
+    assert "Kündigungsfrist" in doc.sections[1].text and "Quartalsende" in doc.sections[1].text
+
+
+def test_a_page_without_text_or_picture_is_empty(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "blank.pdf", [""])
     with pytest.raises(LoadError) as info:
         load(path, MB)
     assert info.value.reason == "empty"
+
+
+def test_without_tesseract_a_scan_is_refused_saying_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from enclave.pipeline import ocr
+
+    path = make_scan(tmp_path / "scan.pdf", ["Lieferschein 4711"])
+    monkeypatch.setattr(ocr.shutil, "which", lambda _: None)
+    ocr.installed_languages.cache_clear()
+    try:
+        with pytest.raises(LoadError) as info:
+            load(path, MB)
+    finally:
+        ocr.installed_languages.cache_clear()
+    assert info.value.reason == "empty" and "tesseract-ocr-deu" in str(info.value)
 
 
 def test_file_over_the_size_limit(tmp_path: Path) -> None:

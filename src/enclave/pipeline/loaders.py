@@ -373,8 +373,15 @@ def load_pdf(data: bytes, path: Path) -> tuple[str, list[Section]]:
         raise LoadError("encrypted", "PDF is password-protected") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise LoadError("corrupt", f"not a readable PDF ({exc})") from exc
-    if not any(p.strip() for p in pages):
-        raise LoadError("empty", "PDF has no extractable text (scanned images need OCR)")
+    scanned = [number for number, text in enumerate(pages) if not text.strip()]
+    if scanned:
+        from enclave.pipeline import ocr  # only for scans: it loads PDFium and Tesseract
+
+        for number, text in ocr.read_pages(data, scanned).items():
+            pages[number] = text
+        if not any(p.strip() for p in pages):
+            how = "" if ocr.installed_languages() else f"; {ocr.HOW_TO_INSTALL}"
+            raise LoadError("empty", f"PDF has no text, and none was read from its images{how}")
     return title or path.stem, [Section(text, (), number) for number, text in enumerate(pages, 1)]
 
 
