@@ -48,6 +48,9 @@ def hit(text: str, title: str = "Doc") -> Hit:
         "the week.\n3. I work from home on some days of the week.\n",
         "1. 1.\n2. 2.\n3. 3.\n4. 4.\n5.",
         "1.\n2.\n3.\n4.\n",
+        # A source list the model makes up: one title under counting citation marks.
+        "[1] Apotheken\n[2] Apotheken\n[3] Apotheken\n[4]",
+        "[1] French and Indian War\n[2] French and Indian War\n[3] French and Indian War\n[4",
     ],
 )
 def test_the_guard_notices_loops(text: str) -> None:
@@ -64,6 +67,8 @@ def test_the_guard_notices_loops(text: str) -> None:
         "1. Open Settings.\n2. Open Security.\n3. Click Download CSV.\n4. Open the file.\n",
         "- Room 101 on floor one\n- Room 102 on floor one\n- Room 103 on floor one\n",
         "1. 4711\n2. 4712\n3. 4713\n4. 4714\n",
+        "[1] Audit log\n[2] Release notes\n[3] Handbook\n",
+        "Ja [1]\nJa [2]\nJa [3]\n",  # short lines ending in a mark are not counted
     ],
 )
 def test_the_guard_lets_normal_answers_through(text: str) -> None:
@@ -81,6 +86,10 @@ def test_the_guard_lets_normal_answers_through(text: str) -> None:
         ("Use the portal.\n2. It is in HR.\n3. It is in HR.\n4. It is in HR.", "Use the portal."),
         ("Within 30 days.\n1. 1.\n2. 2.\n3. 3.", "Within 30 days."),
         ("1. 1.\n2. 2.\n3. 3.", ""),
+        ("[1] Apotheken\n[2] Apotheken\n[3] Apotheken", ""),
+        ("[1] Genghis_Khan\n[2] Temüjin\n[3] Toghrul Khan\n[4] Han\n[5] Han\n[6] Han", ""),
+        ("[1] Chloroplast\nThey are green.\n[2] Chloroplast\nThey are green.", "They are green."),
+        ("[1] Kept for 400 days.\n[2] Kept for 400 days.\n[3] Kept", "[1] Kept for 400 days."),
     ],
 )
 def test_what_came_before_a_loop_is_kept(text: str, kept: str) -> None:
