@@ -297,6 +297,27 @@ def test_scanned_pages_are_read_by_ocr(tmp_path: Path) -> None:
     assert "Kündigungsfrist" in doc.sections[1].text and "Quartalsende" in doc.sections[1].text
 
 
+def test_only_pages_with_pictures_are_read_by_ocr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blank separator page costs no OCR (about 2 s a page): only pictures are read."""
+    import pytesseract
+
+    scan = PdfReader(make_scan(tmp_path / "scan.pdf", ["Lieferschein 4711"]))
+    blank = PdfReader(make_pdf(tmp_path / "blank.pdf", [""]))
+    writer = PdfWriter()
+    for page in (*blank.pages, *scan.pages, *blank.pages):
+        writer.add_page(page)
+    writer.write(tmp_path / "mixed.pdf")
+    calls = []
+    read = pytesseract.image_to_string
+    monkeypatch.setattr(
+        pytesseract, "image_to_string", lambda *a, **k: calls.append(1) or read(*a, **k)
+    )
+    doc = load(tmp_path / "mixed.pdf", MB)
+    assert len(calls) == 1 and "4711" in doc.text
+
+
 def test_a_page_without_text_or_picture_is_empty(tmp_path: Path) -> None:
     path = make_pdf(tmp_path / "blank.pdf", [""])
     with pytest.raises(LoadError) as info:

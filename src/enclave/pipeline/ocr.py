@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 # Tesseract reads 10-12 pt print reliably from 300 dpi.
 RESOLUTION = 300
@@ -48,10 +49,21 @@ def read_pages(data: bytes, numbers: Sequence[int]) -> dict[int, str]:
     try:
         for number in numbers:
             try:
-                image = document[number].render(scale=RESOLUTION / 72).to_pil()
+                page = document[number]
+                if not _has_images(page):
+                    continue  # a blank page: nothing to read, and 2 s saved
+                image = page.render(scale=RESOLUTION / 72).to_pil()
                 read[number] = pytesseract.image_to_string(image, lang=languages)
             except (pypdfium2.PdfiumError, pytesseract.TesseractError):
                 continue
     finally:
         document.close()
     return read
+
+
+def _has_images(page: Any) -> bool:
+    """Whether a PDFium page holds a picture (at most two form levels deep)."""
+    import pypdfium2.raw
+
+    images = page.get_objects(filter=[pypdfium2.raw.FPDF_PAGEOBJ_IMAGE], max_depth=2)
+    return next(iter(images), None) is not None
