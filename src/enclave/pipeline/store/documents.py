@@ -220,29 +220,27 @@ class Documents(Principals):
 
     def readable_copy(self, viewer: Viewer, content_hash: str) -> tuple[int, str] | None:
         """(id, title) of a document this user may read whose file had these bytes, if any."""
-        if not viewer.principals:
-            return None
-        with self.reading_as(viewer) as cur:
-            cur.execute(
-                "select d.id, d.title from documents d where d.content_hash = %(hash)s and "
-                f"{ACL_FILTER.format(column='d.id')} order by d.id limit 1",
-                {"hash": content_hash, "principals": viewer.principals},
-            )
-            row = cur.fetchone()
+        row = self._first_readable(viewer, "d.id, d.title", "d.content_hash = %(v)s", content_hash)
         return (int(row["id"]), row["title"]) if row else None
 
     def readable_document(self, viewer: Viewer, document_id: int) -> tuple[str, str] | None:
         """(title, extracted text) of a document if this user may read it, else None."""
+        row = self._first_readable(viewer, "d.title, d.body", "d.id = %(v)s", document_id)
+        return (row["title"], row["body"]) if row else None
+
+    def _first_readable(
+        self, viewer: Viewer, columns: str, condition: str, value: object
+    ) -> dict[str, Any] | None:
+        """The first document (by id) this user may read that meets condition (on %(v)s)."""
         if not viewer.principals:
             return None
         with self.reading_as(viewer) as cur:
             cur.execute(
-                "select d.title, d.body from documents d where d.id = %(id)s and "
-                f"{ACL_FILTER.format(column='d.id')}",
-                {"id": document_id, "principals": viewer.principals},
+                f"select {columns} from documents d where {condition} and "
+                f"{ACL_FILTER.format(column='d.id')} order by d.id limit 1",
+                {"v": value, "principals": viewer.principals},
             )
-            row = cur.fetchone()
-        return (row["title"], row["body"]) if row else None
+            return cur.fetchone()
 
     @connected
     def document_owner(self, document_id: int) -> str | None:
