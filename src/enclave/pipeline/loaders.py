@@ -14,8 +14,6 @@ from typing import Protocol
 
 import charset_normalizer
 import docx
-from bs4 import BeautifulSoup
-from bs4.element import PreformattedString, Tag
 from docutils import nodes
 from docutils.core import publish_doctree
 from docx.document import Document as DocxDocument
@@ -26,6 +24,7 @@ from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from enclave.pipeline.entities import Document, Section
+from enclave.pipeline.html_text import HEADINGS, page_blocks
 
 # pypdf logs what it repairs or gives up on ("invalid pdf header", "EOF marker not found") as
 # warnings, which reach the terminal unformatted; a file it cannot read becomes a LoadError
@@ -219,78 +218,18 @@ def load_rst(data: bytes, path: Path) -> tuple[str, list[Section]]:
     return title, _sections_by_heading(lines, headings)
 
 
-_HTML_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
-# Elements whose text is a block of its own: text directly inside a <div> is as much a
-# paragraph as a <p> (pages written by hand or exported from a wiki often have no <p> at all).
-_HTML_BLOCKS = (
-    *_HTML_HEADINGS,
-    *("p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "figcaption", "caption"),
-    *("div", "section", "article", "main", "header", "footer", "aside", "form", "address"),
-    *("ul", "ol", "dl", "table", "tr", "figure", "details", "summary", "fieldset", "body"),
-)
-_HTML_CHROME_ROLES = ("navigation", "banner", "search", "contentinfo")
-
-
 def html_sections(markup: str) -> tuple[str, list[Section]]:
     """Headings and block text of an HTML page, in document order."""
-    soup = BeautifulSoup(markup, "lxml")
-    _strip_chrome(soup)
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    title, blocks = page_blocks(markup)
     lines: list[str] = []
     headings: dict[int, tuple[int, str]] = {}
-    for block, text in _html_blocks(soup):
-        if block in _HTML_HEADINGS:
-            headings[len(lines)] = (int(block[1]), text)
+    for element, text in blocks:
+        if element in HEADINGS:
+            headings[len(lines)] = (int(element[1]), text)
             title = title or text
         # A blank line after each block keeps paragraph boundaries for the chunker.
         lines.extend([text, ""])
     return title, _sections_by_heading(lines, headings)
-
-
-def _strip_chrome(soup: BeautifulSoup) -> None:
-    """Remove what is not the page's content: scripts, menus, and the page chrome of a saved
-    intranet page (what declares itself navigation, banner, search or page footer, and a
-    footer outside the article: "© 2026 … · Impressum · Datenschutz")."""
-    for junk in soup(["script", "style", "noscript", "template", "nav"]):
-        junk.decompose()
-    for chrome in soup.find_all(attrs={"role": list(_HTML_CHROME_ROLES)}):
-        chrome.decompose()
-    for footer in soup.find_all("footer"):
-        if footer.find_parent(("article", "main")) is None:
-            footer.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-
-
-def _html_blocks(soup: BeautifulSoup) -> list[tuple[str, str]]:
-    """(element name, text) of each run of text under one block element, in document order.
-    Inline markup joins its text as a browser shows it ("Ge<b>halt</b>" is "Gehalt")."""
-    blocks: list[tuple[str, str]] = []
-    current: Tag | None = None
-    parts: list[str] = []
-
-    def flush() -> None:
-        if current is None:
-            return
-        joined = "".join(parts)
-        text = joined.strip("\n") if current.name == "pre" else " ".join(joined.split())
-        if text.strip():
-            blocks.append((current.name, text))
-
-    for string in soup.find_all(string=True):
-        if isinstance(string, PreformattedString):
-            continue  # comments, the doctype
-        block = string.find_parent(_HTML_BLOCKS)
-        if block is None:
-            continue  # <head>: the title is read apart
-        if block is not current:
-            if not string.strip():
-                continue  # whitespace between elements starts no block
-            flush()
-            current, parts = block, []
-        parts.append(str(string))
-    flush()
-    return blocks
 
 
 # <meta charset="..."> or <meta http-equiv="Content-Type" content="text/html; charset=...">
