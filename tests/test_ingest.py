@@ -7,7 +7,7 @@ from pathlib import Path
 from enclave.pipeline.access import Principal
 from enclave.pipeline.wiring import Enclave
 from tests.conftest import sql, write
-from tests.test_loaders import mail_with_attachments, make_scan
+from tests.test_loaders import mail_with_attachments, make_pptx, make_scan
 
 ENG = [Principal("group", "eng")]
 
@@ -159,3 +159,25 @@ def test_a_scanned_contract_is_searchable_with_its_pages(tmp_path: Path, enclave
     (hit, *_) = enclave.retriever.search(enclave.store.viewer("erik"), "Kündigungsfrist", 3)
     assert hit.file_name == "mietvertrag.pdf" and hit.page == 2
     assert "sechs Monate zum Quartalsende" in hit.text
+
+
+def test_slides_and_spreadsheets_are_searchable(tmp_path: Path, enclave: Enclave) -> None:
+    import openpyxl
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_pptx(docs / "planung.pptx")
+    book = openpyxl.Workbook()
+    book.active.title = "Reisekosten"
+    book.active.append(["Kilometerpauschale", 0.30])
+    book.save(docs / "pauschalen.xlsx")
+    report = enclave.ingestor.ingest([docs], ENG)
+    assert len(report.with_status("added")) == 2
+    enclave.store.add_user("erik", ["eng"])
+    erik = enclave.store.viewer("erik")
+    (slide, *_) = enclave.retriever.search(erik, "Umsatzziel Region Süd", 3)
+    assert (
+        slide.file_name == "planung.pptx" and slide.page == 2 and slide.heading_path == ("Ziele",)
+    )
+    (sheet, *_) = enclave.retriever.search(erik, "Kilometerpauschale", 3)
+    assert sheet.file_name == "pauschalen.xlsx" and "0.3" in sheet.text

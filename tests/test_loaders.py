@@ -144,6 +144,80 @@ def test_docx_headings_and_tables(tmp_path: Path) -> None:
     assert "Basic | 10 EUR" in doc.sections[-1].text
 
 
+def make_pptx(path: Path) -> Path:
+    """Two slides: a title slide, and one with bullets, a table, a group and speaker notes."""
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    first = deck.slides.add_slide(deck.slide_layouts[0])
+    first.shapes.title.text = "Vertriebsplanung 2027"
+    first.placeholders[1].text = "Nordlicht Systems GmbH"
+    second = deck.slides.add_slide(deck.slide_layouts[1])
+    second.shapes.title.text = "Ziele"
+    second.placeholders[1].text = "Umsatz Region Süd: plus 12 Prozent"
+    table = second.shapes.add_table(2, 2, Inches(1), Inches(4), Inches(4), Inches(1)).table
+    for (r, c), text in {
+        (0, 0): "Region",
+        (0, 1): "Leitung",
+        (1, 0): "Süd",
+        (1, 1): "Jana Weber",
+    }.items():
+        table.cell(r, c).text = text
+    group = second.shapes.add_group_shape()
+    group.shapes.add_textbox(Inches(5), Inches(1), Inches(2), Inches(1)).text_frame.text = "Entwurf"
+    second.notes_slide.notes_text_frame.text = "Zahlen vom 3. November"
+    deck.save(str(path))
+    return path
+
+
+def test_pptx_slides_are_pages_with_their_titles(tmp_path: Path) -> None:
+    doc = load(make_pptx(tmp_path / "planung.pptx"), MB)
+    assert doc.title == "Vertriebsplanung 2027" and doc.mime.endswith("presentation")
+    assert [(s.heading_path, s.page) for s in doc.sections] == [
+        (("Vertriebsplanung 2027",), 1),
+        (("Ziele",), 2),
+    ]
+    second = doc.sections[1].text
+    for text in ("plus 12 Prozent", "Süd | Jana Weber", "Entwurf", "Zahlen vom 3. November"):
+        assert text in second
+
+
+def test_xlsx_sheets_are_sections_of_rows(tmp_path: Path) -> None:
+    import datetime
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    costs = book.active
+    costs.title = "Reisekosten"
+    costs.append(["Position", "Betrag", "Gültig ab"])
+    costs.append(["Tagespauschale Inland", 28.0, datetime.datetime(2026, 1, 1)])
+    costs.append(["Kilometerpauschale", 0.30, None])
+    costs.append(["Summe", "=B2+B3", None])
+    book.create_sheet("Leer")
+    book.create_sheet("Kontakte").append(["Buchhaltung", "Jana Weber"])
+    book.save(tmp_path / "pauschalen.xlsx")
+    doc = load(tmp_path / "pauschalen.xlsx", MB)
+    assert [s.heading_path for s in doc.sections] == [("Reisekosten",), ("Kontakte",)]
+    lines = doc.sections[0].text.splitlines()
+    assert lines[1] == "Tagespauschale Inland | 28 | 2026-01-01"
+    assert lines[2] == "Kilometerpauschale | 0.3"
+    assert "Buchhaltung | Jana Weber" in doc.sections[1].text
+
+
+@pytest.mark.parametrize("name", ["deck.pptx", "book.xlsx"])
+def test_broken_or_legacy_office_files_get_a_reason(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(LoadError) as info:
+        load(tmp_path / name, MB)
+    assert info.value.reason == "corrupt"
+    (tmp_path / name).write_bytes(b"\xd0\xcf\x11\xe0" + b"\0" * 512)
+    with pytest.raises(LoadError) as info:
+        load(tmp_path / name, MB)
+    assert info.value.reason == "encrypted" and "legacy" in str(info.value)
+
+
 def test_pdf_keeps_page_numbers(tmp_path: Path) -> None:
     path = make_pdf(tmp_path / "report.pdf", ["Alpha page text.", "Beta page text."])
     doc = load(path, MB)

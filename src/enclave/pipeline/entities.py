@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 
+class LoadError(Exception):
+    """A file that cannot be ingested, with a short machine-readable reason."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Section:
     """A structural unit of a document: the text under one heading, or one PDF page."""

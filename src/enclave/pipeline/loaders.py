@@ -23,21 +23,14 @@ from markdown_it import MarkdownIt
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, PdfReadError
 
-from enclave.pipeline.entities import Document, Section
+from enclave.pipeline.entities import Document, LoadError, Section
 from enclave.pipeline.html_text import HEADINGS, page_blocks
+from enclave.pipeline.office import OLE_SIGNATURE, check_archive, load_pptx, load_xlsx
 
 # pypdf logs what it repairs or gives up on ("invalid pdf header", "EOF marker not found") as
 # warnings, which reach the terminal unformatted; a file it cannot read becomes a LoadError
 # with the reason, so its notes would only repeat that.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
-
-
-class LoadError(Exception):
-    """A file that cannot be ingested, with a short machine-readable reason."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 class Loader(Protocol):
@@ -49,6 +42,8 @@ class Loader(Protocol):
 MIME_TYPES = {
     ".pdf": "application/pdf",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".html": "text/html",
     ".htm": "text/html",
     ".md": "text/markdown",
@@ -243,35 +238,12 @@ def load_html(data: bytes, path: Path) -> tuple[str, list[Section]]:
     return title or path.stem, sections
 
 
-# A DOCX is a ZIP archive: its parts may inflate far beyond the file's size (a
-# decompression bomb). zipfile stops each part at its declared size, so checking the
-# declared sizes bounds what is inflated, and with it the time spent.
-MAX_INFLATED_BYTES = 128 * 2**20
-MAX_ARCHIVE_PARTS = 10_000
-
-
-def check_archive(data: bytes) -> None:
-    """Refuse an archive whose parts would inflate beyond the bounds."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            parts = archive.infolist()
-    except zipfile.BadZipFile:
-        return  # not an archive at all: the loader reports it as corrupt
-    inflated = sum(p.file_size for p in parts)
-    if len(parts) > MAX_ARCHIVE_PARTS or inflated > MAX_INFLATED_BYTES:
-        raise LoadError(
-            "too_large",
-            f"the archive inflates to {inflated // 2**20} MiB in {len(parts)} parts, over "
-            f"the limit of {MAX_INFLATED_BYTES // 2**20} MiB and {MAX_ARCHIVE_PARTS} parts",
-        )
-
-
 def load_docx(data: bytes, path: Path) -> tuple[str, list[Section]]:
     check_archive(data)
     try:
         document: DocxDocument = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        if data.startswith(b"\xd0\xcf\x11\xe0"):
+        if data.startswith(OLE_SIGNATURE):
             raise LoadError("encrypted", "encrypted or legacy (.doc) Word file") from exc
         raise LoadError("corrupt", f"not a readable DOCX file ({exc})") from exc
     lines: list[str] = []
@@ -334,6 +306,8 @@ def load_email(data: bytes, path: Path) -> tuple[str, list[Section]]:
 LOADERS: dict[str, Loader] = {
     ".pdf": load_pdf,
     ".docx": load_docx,
+    ".pptx": load_pptx,
+    ".xlsx": load_xlsx,
     ".html": load_html,
     ".htm": load_html,
     ".md": load_markdown,
