@@ -24,7 +24,7 @@ _REPEATS = 3
 _ENUMERATOR = re.compile(r"^\s*(?:\d+[.)]|[-*•]|\[\d+\])\s*")
 # A line of at least four words seen three times (anywhere in the text) is a loop; so is a
 # line that starts with a citation mark, however short: Gemma 3 270M listed
-# "[1] Apotheken\n[2] Apotheken\n…" as its answer (XQuAD, twice in 120 German answers).
+# "[1] Apotheken\n[2] Apotheken\n…" as its answer (XQuAD: twice among 100 German questions).
 _MIN_LINE_WORDS = 4
 _CITED_LINE = re.compile(r"^\s*\[\d+\]")
 # A list item that says nothing but its own number: "3.", "3. 3.", "3) 3". Gemma 3 270M
