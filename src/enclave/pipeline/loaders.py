@@ -25,7 +25,7 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 
 from enclave.pipeline.entities import Document, LoadError, Section
 from enclave.pipeline.html_text import HEADINGS, page_blocks
-from enclave.pipeline.office import OLE_SIGNATURE, check_archive, load_pptx, load_xlsx
+from enclave.pipeline.office import check_archive, load_pptx, load_xlsx, refused
 
 # pypdf logs what it repairs or gives up on ("invalid pdf header", "EOF marker not found") as
 # warnings, which reach the terminal unformatted; a file it cannot read becomes a LoadError
@@ -243,9 +243,7 @@ def load_docx(data: bytes, path: Path) -> tuple[str, list[Section]]:
     try:
         document: DocxDocument = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        if data.startswith(OLE_SIGNATURE):
-            raise LoadError("encrypted", "encrypted or legacy (.doc) Word file") from exc
-        raise LoadError("corrupt", f"not a readable DOCX file ({exc})") from exc
+        raise refused(data, "(.doc) Word", "DOCX", exc) from exc
     lines: list[str] = []
     headings: dict[int, tuple[int, str]] = {}
     title = document.core_properties.title or ""

@@ -51,10 +51,11 @@ def _attachments(message: EmailMessage, under: tuple[str, ...]) -> tuple[list[st
         if not name:
             continue
         names.append(name)
-        loader = LOADERS.get(Path(name).suffix.lower())
-        payload = part.get_payload(decode=True)
+        suffix = Path(name).suffix.lower()
         # A forwarded message is not opened in turn: one level of attachments is read.
-        if loader is None or Path(name).suffix.lower() == ".eml" or not isinstance(payload, bytes):
+        loader = None if suffix == ".eml" else LOADERS.get(suffix)
+        payload = part.get_payload(decode=True) if loader else None
+        if loader is None or not isinstance(payload, bytes):
             continue
         try:
             _, found = loader(payload, Path(name))

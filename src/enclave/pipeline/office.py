@@ -17,7 +17,7 @@ from enclave.pipeline.entities import LoadError, Section
 # The first bytes of an OLE2 file: a legacy (.doc, .ppt, .xls) or a password-protected Office file.
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0"
 
-# A DOCX is a ZIP archive: its parts may inflate far beyond the file's size (a
+# A DOCX, PPTX or XLSX file is a ZIP archive: its parts may inflate far beyond the file's size (a
 # decompression bomb). zipfile stops each part at its declared size, so checking the
 # declared sizes bounds what is inflated, and with it the time spent.
 MAX_INFLATED_BYTES = 128 * 2**20
@@ -40,9 +40,11 @@ def check_archive(data: bytes) -> None:
         )
 
 
-def _refused(data: bytes, kind: str, exc: Exception) -> LoadError:
+def refused(data: bytes, legacy: str, kind: str, exc: Exception) -> LoadError:
+    """Why an Office file its library could not open is refused: an OLE2 file is an encrypted
+    or legacy one ("(.doc) Word"), anything else is corrupt ("DOCX")."""
     if data.startswith(OLE_SIGNATURE):
-        return LoadError("encrypted", f"encrypted or legacy {kind} file")
+        return LoadError("encrypted", f"encrypted or legacy {legacy} file")
     return LoadError("corrupt", f"not a readable {kind} file ({exc})")
 
 
@@ -56,7 +58,7 @@ def load_pptx(data: bytes, path: Path) -> tuple[str, list[Section]]:
     try:
         presentation = pptx.Presentation(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise _refused(data, "PowerPoint (.pptx)", exc) from exc
+        raise refused(data, "(.ppt) PowerPoint", "PPTX", exc) from exc
     sections = []
     for number, slide in enumerate(presentation.slides, start=1):
         heading = slide.shapes.title.text.strip() if slide.shapes.title is not None else ""
@@ -96,7 +98,7 @@ def load_xlsx(data: bytes, path: Path) -> tuple[str, list[Section]]:
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise _refused(data, "Excel (.xlsx)", exc) from exc
+        raise refused(data, "(.xls) Excel", "XLSX", exc) from exc
     sections = []
     try:
         for sheet in workbook.worksheets:
