@@ -169,3 +169,28 @@ def test_copies_of_a_file_are_one_result(enclave: Enclave, tmp_path: Path) -> No
     assert "Jana Weber" in texts[0]
     # Every copy stays searchable as a document; only the results are collapsed.
     assert enclave.store.counts()["documents"] == 7
+
+
+def test_a_reused_count_never_widens_or_narrows_what_is_found(
+    enclave: Enclave, tmp_path: Path
+) -> None:
+    """The count of a user's chunks is kept a minute to pick exact or HNSW search; access
+    changed within that minute shows at once, because both methods filter by access."""
+    (tmp_path / "a.md").write_text("# Parking\n\nVisitors park in the north garage.")
+    (tmp_path / "b.md").write_text("# Parking permits\n\nStaff permits are issued by facilities.")
+    enclave.ingestor.ingest([tmp_path / "a.md"], [Principal("user", "ann")])
+    enclave.ingestor.ingest([tmp_path / "b.md"], [Principal("user", "bob")])
+    enclave.store.add_user("ann", [])
+    viewer = enclave.store.viewer("ann")
+    titles = lambda: {h.title for h in enclave.retriever.search(viewer, "parking", k=5)}  # noqa: E731
+    assert titles() == {"Parking"}
+    counts, _ = enclave.store._permitted_counts
+    assert counts[tuple(viewer.principals)] == 1
+    permits = enclave.store.find_document(str(tmp_path / "b.md"))
+    assert permits is not None
+    enclave.store.set_acl(permits, [Principal("user", "bob"), Principal("user", "ann")])
+    enclave.retriever.clear_query_cache()
+    assert titles() == {"Parking", "Parking permits"}
+    assert counts[tuple(viewer.principals)] == 1  # the count is still the old one
+    enclave.store.set_acl(permits, [Principal("user", "bob")])
+    assert titles() == {"Parking"}
