@@ -6,13 +6,17 @@ import email.message
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import docx
 import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
+from rich.progress import Progress, TaskID
 
+from enclave.pipeline.access import Principal
 from enclave.pipeline.loaders import LoadError, discover, load
+from enclave.pipeline.wiring import Enclave
 
 MB = 2**20
 
@@ -430,3 +434,30 @@ def test_discover_recurses_and_skips_hidden(tmp_path: Path) -> None:
         (tmp_path / name).write_text("x")
     found = {p.relative_to(tmp_path).as_posix() for p in discover([tmp_path])}
     assert found == {"a/one.md", "a/b/two.txt"}
+
+
+def test_ingest_shows_which_scanned_page_ocr_reads(tmp_path: Path, enclave: Enclave) -> None:
+    """A long scan takes minutes: the reading bar names the page OCR is on."""
+    pages = ["Lieferschein 4711", "Lieferschein 4712", "Lieferschein 4713"]
+    (tmp_path / "scans").mkdir()
+    make_scan(tmp_path / "scans" / "lieferscheine.pdf", pages)
+    shown: list[str] = []
+
+    class Recording(Progress):
+        def update(self, task_id: TaskID, **changes: Any) -> None:
+            if changes.get("description"):
+                shown.append(changes["description"])
+            super().update(task_id, **changes)
+
+    with Recording(disable=True) as progress:
+        report = enclave.ingestor.ingest(
+            [tmp_path / "scans"], [Principal("user", "ann")], progress=progress
+        )
+    assert [f.status for f in report.files] == ["added"]
+    assert shown == [
+        "reading lieferscheine.pdf",
+        "reading lieferscheine.pdf (OCR: page 1 of 3)",
+        "reading lieferscheine.pdf (OCR: page 2 of 3)",
+        "reading lieferscheine.pdf (OCR: page 3 of 3)",
+        "reading lieferscheine.pdf",
+    ]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.progress import Progress
 
+from enclave.pipeline import ocr
 from enclave.pipeline.access import Principal
 from enclave.pipeline.chunking import Chunker
 from enclave.pipeline.embedding import TextEmbedder, embedding_text
@@ -123,7 +124,8 @@ class Ingestor:
         pending: list[_Prepared] = []
         for path in files:
             bar.reading(path)
-            outcome = self._prepare(path, acl, reread)
+            with ocr.reporting_pages(bar.scanning):
+                outcome = self._prepare(path, acl, reread)
             bar.read(0 if isinstance(outcome, FileResult) else len(outcome.chunks))
             if isinstance(outcome, FileResult):
                 report.files.append(outcome)
@@ -232,13 +234,22 @@ class _Bars:
 
     def __init__(self, progress: Progress | None, files: int):
         self.progress = progress
+        self.name = ""
         if progress:
             self.files = progress.add_task("reading", total=files)
             self.chunks = progress.add_task("embedding chunks", total=0)
 
     def reading(self, path: Path) -> None:
+        self.name = path.name
         if self.progress:
             self.progress.update(self.files, description=f"reading {path.name}")
+
+    def scanning(self, pages_read: int, pages: int) -> None:
+        if self.progress:
+            description = f"reading {self.name} (OCR: page {pages_read + 1} of {pages})"
+            if pages_read == pages:
+                description = f"reading {self.name}"
+            self.progress.update(self.files, description=description)
 
     def read(self, chunks: int) -> None:
         if self.progress:

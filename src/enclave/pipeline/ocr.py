@@ -9,7 +9,9 @@ reason that says what to install.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
@@ -18,6 +20,20 @@ RESOLUTION = 300
 # Tried in this order; the installed ones are read together ("deu+eng").
 LANGUAGES = ("deu", "eng")
 HOW_TO_INSTALL = "install tesseract-ocr and tesseract-ocr-deu to read scanned pages"
+
+# Told (pages read, pages to read) after each page: a 100-page scan takes minutes, and the
+# loaders between the ingest's progress bar and this module are plain functions of a file.
+_page_read: ContextVar[Callable[[int, int], None] | None] = ContextVar("page_read", default=None)
+
+
+@contextmanager
+def reporting_pages(report: Callable[[int, int], None]) -> Iterator[None]:
+    """Call report(pages read, pages to read) after each page OCR reads in this context."""
+    token = _page_read.set(report)
+    try:
+        yield
+    finally:
+        _page_read.reset(token)
 
 
 @cache
@@ -46,8 +62,11 @@ def read_pages(data: bytes, numbers: Sequence[int]) -> dict[int, str]:
     except pypdfium2.PdfiumError:
         return {}
     read: dict[int, str] = {}
+    report = _page_read.get()
     try:
-        for number in numbers:
+        for done, number in enumerate(numbers, start=1):
+            if report:
+                report(done - 1, len(numbers))
             try:
                 page = document[number]
                 if not _has_images(page):
@@ -56,6 +75,8 @@ def read_pages(data: bytes, numbers: Sequence[int]) -> dict[int, str]:
                 read[number] = pytesseract.image_to_string(image, lang=languages)
             except (pypdfium2.PdfiumError, pytesseract.TesseractError):
                 continue
+        if report:
+            report(len(numbers), len(numbers))
     finally:
         document.close()
     return read
