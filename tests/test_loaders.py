@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.message
 import logging
 import tempfile
+from email import policy
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,58 @@ def test_email_attachments_are_read_under_their_names(tmp_path: Path) -> None:
     assert "Parkhaus Nord" in pages[1].text
     # The encrypted one and the picture are named, not read; the message is still whole.
     assert "Geheim" not in doc.text
+
+
+def forward(inner: email.message.EmailMessage, subject: str) -> email.message.EmailMessage:
+    message = email.message.EmailMessage()
+    message["From"] = "chef@example.com"
+    message["Subject"] = subject
+    message.set_content("Zur Info, siehe unten.")
+    message.add_attachment(inner)  # message/rfc822, as "forward as attachment" sends it
+    return message
+
+
+def test_forwarded_messages_are_read_with_their_attachments(tmp_path: Path) -> None:
+    original = email.message_from_bytes(mail_with_attachments(tmp_path), policy=policy.default)
+    assert isinstance(original, email.message.EmailMessage)
+    path = tmp_path / "fwd.eml"
+    path.write_bytes(bytes(forward(original, "WG: Einladung Betriebsversammlung")))
+    doc = load(path, MB)
+    assert "Attachments: Einladung Betriebsversammlung.eml" in doc.text
+    assert "anbei die Tagesordnung" in doc.text
+    agenda = [s for s in doc.sections if "agenda.pdf" in s.heading_path]
+    assert agenda[1].heading_path == (
+        "WG: Einladung Betriebsversammlung",
+        "Einladung Betriebsversammlung.eml",
+        "Einladung Betriebsversammlung",
+        "agenda.pdf",
+    )
+    assert "Parkhaus Nord" in agenda[1].text and agenda[1].page == 2
+    # Attached as an .eml file instead (octet-stream), under its file name.
+    message = email.message.EmailMessage()
+    message["Subject"] = "Protokoll weitergeleitet"
+    message.set_content("Siehe Anhang.")
+    message.add_attachment(
+        bytes(original), maintype="application", subtype="octet-stream", filename="orig.eml"
+    )
+    path.write_bytes(bytes(message))
+    doc = load(path, MB)
+    assert "Attachments: orig.eml" in doc.text and "Parkhaus Nord" in doc.text
+
+
+def test_forwards_are_read_three_levels_deep(tmp_path: Path) -> None:
+    message = email.message.EmailMessage()
+    message["Subject"] = "Level 0"
+    message.set_content("Innerste Nachricht: Codewort Apfelbaum.")
+    for level in range(1, 6):
+        message = forward(message, f"Level {level}")
+    path = tmp_path / "deep.eml"
+    path.write_bytes(bytes(message))
+    doc = load(path, MB)
+    read = {heading for s in doc.sections for heading in s.heading_path}
+    assert {"Level 5", "Level 4", "Level 3", "Level 2"} <= read
+    assert "Level 1" not in read and "Apfelbaum" not in doc.text
+    assert "Attachments: Level 1.eml" in doc.text  # named, not read
 
 
 @pytest.mark.parametrize(
