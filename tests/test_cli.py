@@ -92,6 +92,7 @@ def test_search_json_fields_and_permissions(data_dir: Path) -> None:
         "title",
         "file_name",
         "page",
+        "page_unit",
         "heading_path",
         "char_start",
         "char_end",

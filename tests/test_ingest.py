@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from enclave.cli.common import where
 from enclave.pipeline.access import Principal
+from enclave.pipeline.prompting import source_label
+from enclave.pipeline.serialize import hit_json
 from enclave.pipeline.wiring import Enclave
 from tests.conftest import sql, write
 from tests.test_loaders import mail_with_attachments, make_pptx, make_scan
@@ -181,3 +185,10 @@ def test_slides_and_spreadsheets_are_searchable(tmp_path: Path, enclave: Enclave
     )
     (sheet, *_) = enclave.retriever.search(erik, "Kilometerpauschale", 3)
     assert sheet.file_name == "pauschalen.xlsx" and "0.3" in sheet.text
+    # A slide is cited as a slide, to the model, in JSON and on the command line.
+    assert source_label(1, slide) == "[1] Vertriebsplanung 2027, slide 2 — Ziele"
+    assert hit_json(slide, 1)["page_unit"] == "slide"
+    assert where(hit_json(slide, 1)) == "planung.pptx, slide 2, Ziele"
+    attached = replace(slide, source="/mail/plan.eml", heading_path=("Plan", "planung.pptx"))
+    assert attached.page_label == ", slide 2"
+    assert replace(slide, source="/x/vertrag.pdf").page_label == ", p. 2"

@@ -94,7 +94,7 @@ def where(hit: dict[str, Any]) -> str:
     """Where a hit (its JSON form) stands: file, page, headings."""
     parts = [hit["file_name"]]
     if hit["page"] is not None:
-        parts.append(f"p. {hit['page']}")
+        parts.append(f"{'slide' if hit.get('page_unit') == 'slide' else 'p.'} {hit['page']}")
     if hit["heading_path"]:
         parts.append(" › ".join(hit["heading_path"]))
     return ", ".join(parts)

@@ -80,6 +80,20 @@ class Hit:
     def file_name(self) -> str:
         return PurePath(self.source).name
 
+    @property
+    def page_unit(self) -> str:
+        """What this chunk's page is: "slide" in a presentation (also one attached to an
+        e-mail, whose file name heads its sections), otherwise "page"."""
+        files = (self.source, *self.heading_path)
+        return "slide" if any(f.lower().endswith(".pptx") for f in files) else "page"
+
+    @property
+    def page_label(self) -> str:
+        """ ", p. 3" or ", slide 3" after a title or file name; "" without a page."""
+        if self.page is None:
+            return ""
+        return f", {'slide' if self.page_unit == 'slide' else 'p.'} {self.page}"
+
 
 @dataclass(frozen=True)
 class Quote:

@@ -48,9 +48,7 @@ class Prompt:
 
 def source_label(number: int, hit: Hit) -> str:
     """`[n] Title, p. 3 — Heading › Subheading`: what the model and the reader see."""
-    label = f"[{number}] {hit.title}"
-    if hit.page is not None:
-        label += f", p. {hit.page}"
+    label = f"[{number}] {hit.title}{hit.page_label}"
     headings = [h for h in hit.heading_path if h != hit.title]
     if headings:
         label += " — " + " › ".join(headings)

@@ -90,8 +90,7 @@ def sources_footer(answer: Answer) -> str:
     cited = {c.number: c.hit for c in answer.citations}
     shown = cited or dict(enumerate(answer.sources, start=1))
     for number, hit in shown.items():
-        page = f", p. {hit.page}" if hit.page is not None else ""
-        lines.append(f"[{number}] {hit.title} ({hit.file_name}{page})")
+        lines.append(f"[{number}] {hit.title} ({hit.file_name}{hit.page_label})")
     return "\n\nSources:\n" + "\n".join(lines)
 
 

@@ -46,7 +46,8 @@ function renderSources(container, answer, labels) {
     answer.sources.forEach((source, index) => {
       const number = index + 1;
       const citation = cited.get(number);
-      const page = source.page !== null ? `, ${labels.page} ${source.page}` : "";
+      const unit = source.page_unit === "slide" ? labels.slide : labels.page;
+      const page = source.page !== null ? `, ${unit} ${source.page}` : "";
       const summary = element("summary", {}, `[${number}] ${source.title} (${source.file_name}${page})`);
       if (citation?.inferred) summary.append(` — ${labels.inferred}`);
       const details = element("details", { class: citation ? "cited" : "shown", "data-document": source.document_id },
