@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from enclave.pipeline.access import Principal
 from enclave.pipeline.answering import Assistant
+from enclave.pipeline.entities import Usage
 from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.store import Viewer
 from enclave.pipeline.wiring import Enclave
@@ -35,7 +36,7 @@ class RecordingLLM:
     def __init__(self) -> None:
         self.prompts: list[Prompt] = []
 
-    def stream(self, prompt: Prompt, max_tokens: int) -> Iterator[str]:
+    def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None) -> Iterator[str]:
         self.prompts.append(prompt)
         yield " ".join(f"This note mentions [{n}]." for n in range(1, prompt.source_count + 1))
 

@@ -17,7 +17,7 @@ import pytest
 from enclave.demo import setup_demo
 from enclave.pipeline import grounding
 from enclave.pipeline.answering import Assistant
-from enclave.pipeline.entities import Hit
+from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.followups import is_follow_up, standalone_query
 from enclave.pipeline.llm import LlamaCppLLM
 from enclave.pipeline.prompting import Prompt
@@ -190,7 +190,7 @@ class LoopingLLM:
         self.emitted = 0
         self.closed = False
 
-    def stream(self, prompt: Prompt, max_tokens: int):
+    def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None):
         try:
             for n in range(1, max_tokens):
                 self.emitted += 1
@@ -216,7 +216,7 @@ class ScriptedLLM:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def stream(self, prompt: Prompt, max_tokens: int):
+    def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None):
         yield from (piece + " " for piece in self.text.split(" "))
 
 
@@ -287,9 +287,9 @@ class CountingLLM:
     def __init__(self, llm: LlamaCppLLM) -> None:
         self.llm, self.name, self.calls = llm, llm.name, 0
 
-    def stream(self, prompt: Prompt, max_tokens: int):
+    def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None):
         self.calls += 1
-        return (yield from self.llm.stream(prompt, max_tokens))
+        return (yield from self.llm.stream(prompt, max_tokens, usage))
 
 
 @pytest.fixture
@@ -331,6 +331,11 @@ def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
     forbidden = ask(bob, "How long does the audit log keep entries?")
     assert forbidden.abstained and forbidden.text == ABSTAIN_EN and not forbidden.citations
     assert counting.calls == asked
+    assert forbidden.usage.counted() == {
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+    }  # the model was not asked
 
 
 def test_a_model_unsure_of_its_first_token_abstains_before_streaming_anything(

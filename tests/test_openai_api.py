@@ -5,6 +5,9 @@ from __future__ import annotations
 import openai
 import pytest
 
+from enclave.pipeline.entities import Usage
+from enclave.pipeline.llm import OpenAICompatibleLLM
+from enclave.pipeline.prompting import build_prompt_without_sources
 from tests.server_harness import ENGINEERING_FILES, Running
 
 # Strings that occur only in engineering documents.
@@ -35,8 +38,12 @@ def test_chat_completion_with_sources(server: Running) -> None:
     extra = response.model_extra["enclave"]
     assert extra["used_search"] is True
     assert extra["sources"][0]["file_name"] == "audit-log.html"
-    # Tokens are not counted: unknown, not zero.
-    assert response.usage is None
+    # Tokens as the embedded llama.cpp counted them.
+    assert response.usage is not None and response.usage.prompt_tokens > 100
+    assert 0 < response.usage.completion_tokens < 200
+    assert response.usage.total_tokens == (
+        response.usage.prompt_tokens + response.usage.completion_tokens
+    )
 
 
 def test_streamed_chat_and_no_search_model(server: Running) -> None:
@@ -51,6 +58,18 @@ def test_streamed_chat_and_no_search_model(server: Running) -> None:
     assert len(chunks) > 3 and "Sources:" in text
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model_extra["enclave"]["sources"]
+    assert all(c.usage is None for c in chunks)  # not asked for
+    counted = list(
+        alice.chat.completions.create(
+            model="enclave",
+            messages=[{"role": "user", "content": "What is new in Lumen 4.2?"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    # As OpenAI sends it: a last chunk without choices that carries the usage.
+    assert counted[-1].choices == [] and counted[-1].usage is not None
+    assert counted[-1].usage.prompt_tokens > 100 and counted[-1].usage.completion_tokens > 0
     plain = alice.chat.completions.create(
         model="enclave-no-search", messages=[{"role": "user", "content": "Say hello."}]
     )
@@ -58,6 +77,16 @@ def test_streamed_chat_and_no_search_model(server: Running) -> None:
     assert "Sources:" not in plain.choices[0].message.content
     with pytest.raises(openai.NotFoundError):
         alice.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
+
+
+def test_usage_reaches_an_enclave_that_uses_this_server_as_its_llm(server: Running) -> None:
+    """The OpenAI backend reads the usage chunk a server sends when asked for it."""
+    _, secret = server.accounts.create_token("alice", "upstream")
+    upstream = OpenAICompatibleLLM(f"{server.url}/v1", "enclave-no-search", api_key=secret)
+    usage = Usage()
+    text = "".join(upstream.stream(build_prompt_without_sources("Say hello."), 32, usage))
+    assert text.strip() and not usage.unknown
+    assert usage.prompt_tokens > 5 and 0 < usage.completion_tokens <= 200
 
 
 def test_embeddings(server: Running) -> None:

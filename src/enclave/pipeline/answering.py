@@ -7,7 +7,7 @@ from contextlib import closing
 from typing import TypedDict, Unpack
 
 from enclave.pipeline import grounding
-from enclave.pipeline.entities import Answer, Citation, Hit
+from enclave.pipeline.entities import Answer, Citation, Hit, Usage
 from enclave.pipeline.followups import Turn, standalone_query
 from enclave.pipeline.language import language_of
 from enclave.pipeline.llm import LLM
@@ -135,9 +135,10 @@ class Assistant:
     ) -> Generator[str, None, Answer]:
         question, use_search = answer.question, answer.used_search
         if not use_search:
-            answer.text, _, _ = yield from self._complete(build_prompt_without_sources(question))
+            prompt = build_prompt_without_sources(question)
+            answer.text, _, _ = yield from self._complete(prompt, answer.usage)
             return answer
-        answer.search_query = search or standalone_query(question, history, self.llm)
+        answer.search_query = search or standalone_query(question, history, self.llm, answer.usage)
         sources = self.retriever.search(viewer, answer.search_query, k)
         if not sources or not self._about_it(answer.search_query, sources):
             # Nothing the user may read is about the question: the model is not asked at all
@@ -146,7 +147,7 @@ class Assistant:
         # A long question leaves less room for sources in the same window.
         prompt = build_prompt(question, sources, max(1000, self.max_source_chars - len(question)))
         answer.sources = sources[: prompt.source_count]
-        answer.text, looped, unsure = yield from self._complete(prompt)
+        answer.text, looped, unsure = yield from self._complete(prompt, answer.usage)
         if unsure:
             # The model's first token was one it gave too little probability: nothing was
             # streamed, and such answers were mostly wrong (benchmarks/answers.md).
@@ -193,7 +194,9 @@ class Assistant:
         scored = [hit for hit in sources if hit.similarity is not None]
         return not scored or any(hit.similarity >= threshold(hit) for hit in scored)  # type: ignore[operator]
 
-    def _complete(self, prompt: Prompt) -> Generator[str, None, tuple[str, bool, bool]]:
+    def _complete(
+        self, prompt: Prompt, usage: Usage
+    ) -> Generator[str, None, tuple[str, bool, bool]]:
         """Stream the model's tokens; stop at the first sign of a loop.
 
         (text, looped, unsure: the model stopped before its first token, see LLM.stream).
@@ -202,7 +205,7 @@ class Assistant:
         # Trailing space is held back until text follows it: a model that ends its answer
         # with blank lines would leave them between the answer and what the caller adds.
         held = ""
-        with closing(self.llm.stream(prompt, self.max_answer_tokens)) as tokens:
+        with closing(self.llm.stream(prompt, self.max_answer_tokens, usage)) as tokens:
             while True:
                 try:
                     piece = next(tokens)

@@ -119,6 +119,30 @@ class Citation:
 
 
 @dataclass
+class Usage:
+    """Tokens the model read and wrote for one answer, its follow-up rewriting included.
+
+    unknown: a backend that could not count took part (an OpenAI-compatible server that sends
+    no usage); the counts are then incomplete and are not shown.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    unknown: bool = False
+
+    def counted(self) -> dict[str, int] | None:
+        """The OpenAI `usage` object, or None where the counts are incomplete."""
+        if self.unknown:
+            return None
+        total = self.prompt_tokens + self.completion_tokens
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": total,
+        }
+
+
+@dataclass
 class Answer:
     """What `ask` returns: the generated text and the sources behind it."""
 
@@ -133,3 +157,4 @@ class Answer:
     abstained: bool = False
     # Every fact of the answer stands in the passages it cites (False: flagged to the reader).
     grounded: bool = True
+    usage: Usage = field(default_factory=Usage)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from contextlib import closing
 
 from enclave.pipeline import grounding
+from enclave.pipeline.entities import Usage
 from enclave.pipeline.llm import LLM
 from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.repetition import RepetitionGuard
@@ -46,18 +47,21 @@ def is_follow_up(question: str) -> bool:
     return bool(_REFERS_BACK.search(question))
 
 
-def standalone_query(question: str, history: Sequence[Turn], llm: LLM | None) -> str:
-    """The search query for question: itself, or a standalone rewrite of a follow-up."""
+def standalone_query(
+    question: str, history: Sequence[Turn], llm: LLM | None, usage: Usage | None = None
+) -> str:
+    """The search query for question: itself, or a standalone rewrite of a follow-up (the
+    model's tokens added to usage)."""
     if not history or not is_follow_up(question):
         return question
     if llm is not None:
-        rewritten = _rewrite(llm, question, history)
+        rewritten = _rewrite(llm, question, history, usage)
         if _usable(rewritten, question, history):
             return rewritten
     return f"{question} {history[-1][0]}"
 
 
-def _rewrite(llm: LLM, question: str, history: Sequence[Turn]) -> str:
+def _rewrite(llm: LLM, question: str, history: Sequence[Turn], usage: Usage | None) -> str:
     lines = []
     for asked, answered in history[-3:]:
         lines += [f"User: {asked.strip()[:500]}", f"Assistant: {answered.strip()[:300]}"]
@@ -72,7 +76,7 @@ def _rewrite(llm: LLM, question: str, history: Sequence[Turn]) -> str:
     )
     guard, pieces = RepetitionGuard(), []
     # Closed on the way out: stopping early must release the model at once.
-    with closing(llm.stream(prompt, 48)) as tokens:
+    with closing(llm.stream(prompt, 48, usage)) as tokens:
         for piece in tokens:
             pieces.append(piece)
             if "\n" in piece or guard.degenerate(piece):

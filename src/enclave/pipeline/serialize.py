@@ -58,6 +58,7 @@ def answer_json(answer: Answer, user: str, k: int) -> dict[str, Any]:
         "grounded": answer.grounded,
         "search_query": answer.search_query,
         "k": k,
+        "usage": answer.usage.counted(),
         "model": answer.model,
         "sources": [hit_json(h, n) for n, h in enumerate(answer.sources, start=1)],
         "citations": [

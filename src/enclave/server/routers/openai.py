@@ -48,10 +48,15 @@ class EnclaveOptions(BaseModel):
     k: int = Field(default=5, ge=1, le=50)
 
 
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
     model: Text
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     stream: bool = False
+    stream_options: StreamOptions | None = None
     enclave: EnclaveOptions = EnclaveOptions()
 
 
@@ -116,19 +121,22 @@ class Completion:
             "created": self.created,
             "model": self.body.model,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            # Not counted (the model backends stream text, not token counts): null, which
-            # clients read as unknown, rather than zeros, which they would add up.
-            "usage": None,
+            # Null where an LLM server did not count (clients read it as unknown; zeros they
+            # would add up).
+            "usage": answer.usage.counted(),
             "enclave": self.extra(answer),
         }
 
-    def chunk(self, delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:
+    def chunk(self, delta: dict[str, Any] | None, finish: str | None = None, **more: Any) -> str:
+        """A stream chunk; delta None: the usage chunk, which has no choices."""
         data = {
             "id": self.ident,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.body.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": []
+            if delta is None
+            else [{"index": 0, "delta": delta, "finish_reason": finish}],
             **more,
         }
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
@@ -151,6 +159,8 @@ class Completion:
         if footer:
             yield self.chunk({"content": footer})
         yield self.chunk({}, "stop", enclave=self.extra(stream.answer))
+        if self.body.stream_options and self.body.stream_options.include_usage:
+            yield self.chunk(None, usage=stream.answer.usage.counted())
         yield "data: [DONE]\n\n"
 
 
