@@ -1,10 +1,12 @@
 """Benchmark: ingest throughput of 1 and 2 `enclave worker` processes on one database.
 
-    .venv/bin/python benchmarks/workers.py [--xquad DIR] [--threads 1]
+    .venv/bin/python benchmarks/workers.py [--xquad DIR | --files DIR] [--threads 1]
+        [--workers 1 2] [--embedding-model M] [--embedding-device auto|cpu|cuda]
 
-Every XQuAD paragraph (German and English) becomes a Markdown file; `enclave ingest --queue`
-enqueues them and N workers (`--until-empty`) ingest them into a fresh embedded database.
-Each worker's torch uses --threads threads. Prints a markdown table.
+Every XQuAD paragraph (German and English) becomes a Markdown file (or --files: a folder of
+real documents); `enclave ingest --queue` enqueues them and N workers (`--until-empty`)
+ingest them into a fresh embedded database. Each worker's torch uses --threads threads; on a
+machine with a GPU, `--embedding-device auto` embeds there. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def write_corpus(xquad: Path, folder: Path) -> int:
     return count
 
 
-def run(workers: int, corpus: Path, threads: int) -> tuple[float, float, int]:
+def run(
+    workers: int, corpus: Path, threads: int, model: str, device: str
+) -> tuple[float, float, int]:
     """(wall seconds incl. model loading, seconds from the first job's start to the last
     job's end, chunks written) for this many workers draining the queue."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,8 +50,8 @@ def run(workers: int, corpus: Path, threads: int) -> tuple[float, float, int]:
         env = os.environ | {
             "OMP_NUM_THREADS": str(threads),
             "MKL_NUM_THREADS": str(threads),
-            # The published numbers are MiniLM's (torch); keep them comparable.
-            "ENCLAVE_EMBEDDING_MODEL": "all-MiniLM-L6-v2",
+            "ENCLAVE_EMBEDDING_MODEL": model,
+            "ENCLAVE_EMBEDDING_DEVICE": device,
         }
         base = ["--data-dir", str(data)]
         queue = [*ENCLAVE, "ingest", str(corpus), "--allow", "group:all", "--create-principals"]
@@ -78,20 +82,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "xquad"
     parser.add_argument("--xquad", type=Path, default=default)
+    parser.add_argument("--files", type=Path, help="ingest this folder instead of XQuAD")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    # The published numbers are MiniLM's (torch); keep them comparable.
+    parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--embedding-device", default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = Path(tmp) / "corpus"
-        files = write_corpus(args.xquad, corpus)
+        if args.files:
+            corpus, files = args.files, sum(1 for f in args.files.rglob("*") if f.is_file())
+        else:
+            corpus = Path(tmp) / "corpus"
+            files = write_corpus(args.xquad, corpus)
         print(
             f"## Queue ingest: {files} files, torch threads per worker {args.threads}, "
-            f"{os.cpu_count()} cores\n"
+            f"{os.cpu_count()} cores, embedding device {args.embedding_device}\n"
         )
         print("| workers | wall s (models loading) | processing s | chunks | chunks/s | speed-up |")
         print("|---:|---:|---:|---:|---:|---:|")
         single = None
-        for workers in (1, 2):
-            wall, window, chunks = run(workers, corpus, args.threads)
+        for workers in args.workers:
+            wall, window, chunks = run(
+                workers, corpus, args.threads, args.embedding_model, args.embedding_device
+            )
             single = single or window
             print(
                 f"| {workers} | {wall:.1f} | {window:.1f} | {chunks} | {chunks / window:.1f} "
