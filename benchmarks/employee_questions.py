@@ -1,0 +1,174 @@
+"""Questions an employee asks of the demo corpus, answered by every offline catalogue model.
+
+XQuAD (answers.py) measures reading of Wikipedia paragraphs against exact answer spans.
+This asks what alice (engineering) and bob (HR) would ask of the demo firm's documents, in
+German and English, through the whole pipeline as the CLI runs it (hybrid retrieval, k=5,
+generation, grounding). An answer is right when it holds the fact the documents give
+(a pattern per question, e.g. "8443", "zwei Wochen|two weeks"), wrong when it answers
+without it, abstained when it says the documents do not answer. Questions about documents
+the asker may not read, or about facts in no document, must be abstentions: an answer there
+is invented. Time to first token and the whole answer's time are per question (p50).
+
+    python benchmarks/employee_questions.py [--models a,b]  -> benchmarks/employee_questions.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from enclave.config import Settings
+from enclave.demo import setup_demo
+from enclave.pipeline.catalogue import CATALOGUE, default_models_dir, pull
+from enclave.pipeline.llm import LlamaCppLLM
+from enclave.pipeline.wiring import Enclave
+
+HERE = Path(__file__).resolve().parent
+OFFLINE = [name for name, model in CATALOGUE.items() if model.offline]
+
+# (user, question, pattern of the right answer); the answers stand in the demo corpus.
+ANSWERABLE = [
+    ("alice", "When does the new office in Augsburg open?", r"1\.? (december|dezember)"),
+    ("alice", "Wann ist das Wartungsfenster?", r"dienstag|tuesday|18[:.]00|18 uhr"),
+    ("alice", "How much memory does a Lumen server need?", r"16 ?gb"),
+    ("alice", "Which port does the web console use?", r"8443"),
+    ("alice", "What happens to unacknowledged alerts?", r"escalat|eskal"),
+    ("alice", "Wann warnt Lumen vor dem Ablauf des Zertifikats?", r"30 (tage|days)"),
+    ("alice", "What is new in Lumen 4.2?", r"anomal|normal range|shift report|dark mode|csv"),
+    ("alice", "When is the company party?", r"11\.? (december|dezember)"),
+    ("alice", "Ab wann gibt es vegetarisches Essen in der Kantine?", r"januar"),
+    ("alice", "How do I make a backup of Lumen?", r"lumenctl backup"),
+    ("alice", "Which identity providers work for single sign-on?", r"saml|openid"),
+    ("alice", "Wie stark wächst die Telemetriedatenbank pro Monat?", r"2 ?gb"),
+    ("alice", "How long does the audit log keep entries?", r"400"),
+    ("alice", "Where does the company party take place?", r"canteen|kantine"),
+    ("bob", "How many days a week can I work from home?", r"\b(3|three|drei)\b"),
+    ("bob", "How much is the home office allowance?", r"30 ?(euro|€)"),
+    ("bob", "Bis wann kann ich Resturlaub nehmen?", r"31\.? (märz|march)|march 31"),
+    ("bob", "Wie früh muss ich Urlaub beantragen?", r"(zwei|2) wochen|(two|2) weeks"),
+    ("bob", "When is the data protection training deadline?", r"30\.? november"),
+    ("bob", "Wie viele Urlaubstage bekommen Mitarbeitende?", r"\b30\b"),
+    ("bob", "What equipment does the company provide for working from home?", r"laptop|headset"),
+]
+# Each must be an abstention: the asker may not read the document, or no document says it.
+UNANSWERABLE = [
+    ("alice", "How many days a week can I work from home?"),
+    ("alice", "Wie viele Urlaubstage bekommen Mitarbeitende?"),
+    ("bob", "Which port does the web console use?"),
+    ("bob", "How long does the audit log keep entries?"),
+    ("bob", "What is the CEO's salary?"),
+    ("alice", "Who is the data protection officer?"),
+    ("bob", "Wie hoch ist das Weihnachtsgeld?"),
+    ("alice", "What is the WiFi password in the Augsburg office?"),
+]
+
+
+def timed(enclave: Enclave, user: str, question: str) -> tuple[object, float, float]:
+    """(answer, seconds to the first piece, seconds to the whole answer), retrieval included."""
+    start = time.perf_counter()
+    stream = enclave.assistant.stream(enclave.store.viewer(user), question, k=5)
+    first = None
+    for _ in stream:
+        first = first or time.perf_counter()
+    end = time.perf_counter()
+    return stream.answer, (first or end) - start, end - start
+
+
+def measure(enclave: Enclave, tick: object) -> dict:
+    right, wrong, abstained, invented, ttft, total, examples = 0, 0, 0, 0, [], [], []
+    for user, question, pattern in ANSWERABLE:
+        answer, first, whole = timed(enclave, user, question)
+        ttft.append(first)
+        total.append(whole)
+        if answer.abstained:  # type: ignore[attr-defined]
+            abstained += 1
+        elif re.search(pattern, answer.text, re.IGNORECASE):  # type: ignore[attr-defined]
+            right += 1
+        else:
+            wrong += 1
+            examples.append(f"{question} → {answer.text[:80]!r}")  # type: ignore[attr-defined]
+        tick()  # type: ignore[operator]
+    for user, question in UNANSWERABLE:
+        answer, first, whole = timed(enclave, user, question)
+        if not answer.abstained:  # type: ignore[attr-defined]
+            invented += 1
+            examples.append(f"{question} ({user}) → {answer.text[:80]!r}")  # type: ignore[attr-defined]
+        tick()  # type: ignore[operator]
+    return {
+        "right": right,
+        "wrong": wrong,
+        "abstained": abstained,
+        "invented": invented,
+        "ttft": statistics.median(ttft),
+        "total": statistics.median(total),
+        "examples": examples,
+    }
+
+
+def report(results: dict[str, dict]) -> str:
+    n, m = len(ANSWERABLE), len(UNANSWERABLE)
+    lines = [
+        "# Employee questions on the demo corpus",
+        "",
+        "Written by `benchmarks/employee_questions.py` (whole pipeline, k=5, llama.cpp on 2",
+        f"CPU threads). {n} answerable questions (alice: engineering and staff, bob: HR and",
+        f"staff; German and English), {m} that must be abstentions (a document the asker may",
+        "not read, or a fact in no document). Times are p50 per question, retrieval included.",
+        f"Measured {date.today().isoformat()}.",
+        "",
+        "| model | right | wrong | abstained | abstentions where it must | TTFT p50 s |"
+        " answer p50 s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {r['right']}/{n} | {r['wrong']} | {r['abstained']} | "
+            f"{m - r['invented']}/{m} | {r['ttft']:.2f} | {r['total']:.2f} |"
+        )
+    lines += ["", "Wrong or invented answers:", ""]
+    for name, r in results.items():
+        lines += [f"- {name}: " + ("; ".join(r["examples"]) or "none")]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(OFFLINE))
+    parser.add_argument("--out", type=Path, default=HERE / "employee_questions.md")
+    args = parser.parse_args()
+    results: dict[str, dict] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="enclave-employees-") as scratch,
+        Enclave(Settings.load(data_dir=Path(scratch), llm_threads=2)) as enclave,
+        Progress(console=Console(stderr=True), transient=True) as progress,
+    ):
+        setup_demo(enclave)
+        for name in args.models.split(","):
+            model = CATALOGUE[name]
+            llm = LlamaCppLLM(
+                str(pull(model, default_models_dir())),
+                enclave.settings.llm_context,
+                2,
+                quote=model.quote,
+                min_first_logprob=model.min_first_logprob,
+            )
+            enclave.__dict__["llm"] = llm
+            enclave.__dict__.pop("assistant", None)
+            task = progress.add_task(name, total=len(ANSWERABLE) + len(UNANSWERABLE))
+            results[name] = measure(enclave, lambda: progress.advance(task))  # noqa: B023
+    text = report(results)
+    args.out.write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
