@@ -220,6 +220,20 @@ class ScriptedLLM:
         yield from (piece + " " for piece in self.text.split(" "))
 
 
+def test_an_answer_from_a_sentence_about_something_else_is_withdrawn(enclave: Enclave) -> None:
+    """Gemma 3 270M answered "18:00 Uhr" (the maintenance window, same passage) to when
+    Lumen warns of the certificate's expiry; that stands in the passage, but not in a
+    sentence about the question."""
+    setup_demo(enclave)
+    alice = enclave.store.viewer("alice")
+    question = "Wann warnt Lumen vor dem Ablauf des Zertifikats?"
+    wrong = Assistant(enclave.retriever, ScriptedLLM("18:00 Uhr"), 4096, 200).ask(alice, question)
+    assert wrong.abstained and wrong.text == ABSTAIN_DE and not wrong.citations
+    right = Assistant(enclave.retriever, ScriptedLLM("30 Tage"), 4096, 200).ask(alice, question)
+    assert not right.abstained and right.citations[0].hit.file_name == "produkthandbuch-wartung.md"
+    assert "30 Tage" in right.citations[0].quote.text
+
+
 def test_an_answer_before_a_loop_is_kept(enclave: Enclave) -> None:
     setup_demo(enclave)
     looping = "Lumen keeps audit log entries for 400 days.\n# Audit log\n# Audit log\n# Audit log"

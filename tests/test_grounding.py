@@ -61,3 +61,44 @@ def test_units_months_and_weekdays_match_across_german_and_english(
     answer: str, grounded: bool
 ) -> None:
     assert grounding.support(answer, [hit(ENGLISH)]).grounded is grounded
+
+
+def test_the_answers_sentence_must_be_about_the_question() -> None:
+    """Both sentences stand in one passage; only one is about the certificate."""
+    passage = Hit(
+        1,
+        1,
+        "Lumen Produkthandbuch: Wartung",
+        "/wartung.md",
+        0,
+        "Updates werden am ersten Dienstag zwischen 18:00 und 20:00 Uhr eingespielt. "
+        "Lumen warnt 30 Tage vor dem Ablauf des Zertifikats per E-Mail.",
+        None,
+        ("Wartungsfenster",),  # the chunk starts in the maintenance window's section
+        0,
+        120,
+    )
+    asked = ["Wann warnt Lumen vor dem Ablauf des Zertifikats?"]
+    assert not grounding.quote_about(asked, passage, "18:00 Uhr")
+    assert grounding.quote_about(asked, passage, "30 Tage")
+    # "Lumen" names the passage (its title): sharing it says nothing.
+    assert not grounding.quote_about(["Wann ist Lumen erreichbar?"], passage, "18:00 Uhr")
+    # An English question is not judged by a German sentence's words.
+    assert grounding.quote_about(["When does Lumen warn?"], passage, "18:00 Uhr")
+
+
+def test_a_sections_heading_speaks_for_its_sentences() -> None:
+    notes = Hit(
+        2,
+        2,
+        "Lumen 4.2 Release Notes",
+        "/notes.md",
+        0,
+        "- Anomaly detection: Lumen learns the normal range of each sensor.",
+        None,
+        ("New features",),
+        0,
+        66,
+    )
+    assert grounding.quote_about(["What is new in Lumen 4.2?"], notes, "Anomaly detection.")
+    assert not grounding.quote_about(["What was fixed in Lumen 4.2?"], notes, "Anomaly detection.")

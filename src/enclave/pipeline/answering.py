@@ -175,6 +175,11 @@ class Assistant:
         if answer.citations and not any(grounding.about(asked, c.hit) for c in answer.citations):
             # Grounded in a passage, but one about something else than the question.
             return (yield from self._abstain(answer, withdrawn=True))
+        if answer.citations and not any(
+            grounding.quote_about(asked, c.hit, answer.text) for c in answer.citations
+        ):
+            # The sentences the answer comes from are about something else in the passage.
+            return (yield from self._abstain(answer, withdrawn=True))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(answer.text, explicit).grounded
         if looped:

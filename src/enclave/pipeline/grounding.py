@@ -224,6 +224,28 @@ def about(questions: Iterable[str], hit: Hit) -> bool:
     return not judged
 
 
+def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
+    """Whether a sentence of hit that shares a word or number with the answer also shares one
+    with a question (the question, its search string), itself or through its section's
+    heading, beyond the words of the passage's title: "18:00 Uhr", from the maintenance
+    window, does not say when a certificate warning comes, though both stand in one passage.
+    A question in another language than the passage is not judged (its words differ)."""
+    titled = terms(hit.title)
+    language = language_of_hit(hit)
+    wanted = [terms(q) - titled for q in dict.fromkeys(questions) if language_of(q) == language]
+    wanted = [w for w in wanted if w]
+    if not wanted:
+        return True
+    said = terms(answer) | numbers(answer)
+    # A section's heading ("New features") is part of what each of its sentences says.
+    headed = terms(" ".join(hit.heading_path)) - titled
+    for start, end in sentence_spans(hit.text, language):
+        sentence = terms(hit.text[start:end]) | numbers(hit.text[start:end])
+        if said & sentence and any(w & (sentence | headed) for w in wanted):
+            return True
+    return False
+
+
 def language_of_hit(hit: Hit) -> str:
     """A passage's language: as detected at ingest, else detected now."""
     return hit.language or language_of(hit.text)
