@@ -21,14 +21,16 @@ RESOLUTION = 300
 LANGUAGES = ("deu", "eng")
 HOW_TO_INSTALL = "install tesseract-ocr and tesseract-ocr-deu to read scanned pages"
 
-# Told (pages read, pages to read) after each page: a 100-page scan takes minutes, and the
-# loaders between the ingest's progress bar and this module are plain functions of a file.
+# Told (pages read, pages to read) before each page and after the last: a 100-page scan takes
+# minutes, and the loaders between the ingest's progress bar and this module are plain
+# functions of a file.
 _page_read: ContextVar[Callable[[int, int], None] | None] = ContextVar("page_read", default=None)
 
 
 @contextmanager
 def reporting_pages(report: Callable[[int, int], None]) -> Iterator[None]:
-    """Call report(pages read, pages to read) after each page OCR reads in this context."""
+    """Call report(pages read, pages to read) before each page OCR reads in this context, and
+    once more when it has read them all."""
     token = _page_read.set(report)
     try:
         yield
