@@ -172,13 +172,7 @@ class Assistant:
             return (yield from self._abstain(answer, withdrawn=True))
         asked = (question, answer.search_query)
         answer.citations = citations(answer.text, answer.sources, asked)
-        if answer.citations and not any(grounding.about(asked, c.hit) for c in answer.citations):
-            # Grounded in a passage, but one about something else than the question.
-            return (yield from self._abstain(answer, withdrawn=True))
-        if answer.citations and not any(
-            grounding.quote_about(asked, c.hit, answer.text) for c in answer.citations
-        ):
-            # The sentences the answer comes from are about something else in the passage.
+        if _off_topic(answer, asked):
             return (yield from self._abstain(answer, withdrawn=True))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(answer.text, explicit).grounded
@@ -232,6 +226,18 @@ class Assistant:
         yield f"\n\n({grounding.withdrawal(answer.question)}) {text}" if withdrawn else text
         answer.text, answer.abstained, answer.citations = text, True, []
         return answer
+
+
+def _off_topic(answer: Answer, asked: Sequence[str]) -> bool:
+    """Whether the answer, grounded in its cited passages, comes from something else than
+    what was asked: passages about another subject, or in them, sentences about another
+    fact."""
+    cited = [c.hit for c in answer.citations]
+    if not cited:
+        return False
+    if not any(grounding.about(asked, hit) for hit in cited):
+        return True
+    return not any(grounding.quote_about(asked, hit, answer.text) for hit in cited)
 
 
 class AnswerStream:
