@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from enclave.config import Settings, save_setting
+from enclave.config import DEFAULT_LLM_MODEL, Settings, save_setting
 from enclave.pipeline.catalogue import CATALOGUE, Model, ModelError, Part, pull, sha256_of
 
 
@@ -103,7 +103,7 @@ def test_use_is_remembered_per_data_directory_and_the_environment_wins(
     monkeypatch.delenv("ENCLAVE_LLM_MODEL", raising=False)
     save_setting(tmp_path, "llm_model", "qwen2.5-coder-0.5b-instruct")
     assert Settings.load(data_dir=tmp_path).llm_model == "qwen2.5-coder-0.5b-instruct"
-    assert Settings.load(data_dir=tmp_path / "other").llm_model == "gemma-3-270m"
+    assert Settings.load(data_dir=tmp_path / "other").llm_model == DEFAULT_LLM_MODEL
     monkeypatch.setenv("ENCLAVE_LLM_MODEL", "smollm2-135m-instruct")
     assert Settings.load(data_dir=tmp_path).llm_model == "smollm2-135m-instruct"
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from enclave.config import DEFAULT_EMBEDDING_MODEL, Settings
+from enclave.config import DEFAULT_EMBEDDING_MODEL, DEFAULT_LLM_MODEL, Settings
 from enclave.demo import QUESTIONS, corpus_dir
+from enclave.pipeline.grounding import abstention
 from enclave.pipeline.store import Store
 from tests.conftest import sql
 
@@ -204,6 +205,37 @@ def test_ask_without_search(data_dir: Path) -> None:
     assert result["answer"]
     text = run(data_dir, "ask", "Who was the first US president?", "--no-search", "--as", "bob")
     assert "without searching your documents" in text.stdout
+
+
+@pytest.mark.slow
+def test_demo_with_the_default_model_answers_rightly_or_abstains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's demo as a new user runs it: the default model, not the tests' Gemma."""
+    monkeypatch.delenv("ENCLAVE_LLM_MODEL")
+    assert Settings.load(data_dir=tmp_path / "demo").llm_model == DEFAULT_LLM_MODEL
+    done = run(tmp_path / "demo", "demo", "--json")
+    result = json.loads(done.stdout)
+    runs = {r["user"]: r for r in result["runs"]}
+    expected = {  # (user, question) -> (what the answer says, the document it cites)
+        ("alice", QUESTIONS[0]): ("400", "Audit log — Lumen feature guide"),
+        ("bob", QUESTIONS[1]): ("30", "Urlaubsrichtlinie der Nordlicht Systems GmbH"),
+    }
+    answered = set()
+    for user, entry in runs.items():
+        for answer in entry["answers"]:
+            key = (user, answer["question"])
+            if answer["abstained"]:
+                assert answer["answer"] == abstention(answer["question"])
+                assert not answer["citations"]
+                continue
+            assert key in expected, f"{user} got an answer they may not read: {answer}"
+            assert expected[key][0] in answer["answer"]
+            assert {c["title"] for c in answer["citations"]} == {expected[key][1]}
+            answered.add(key)
+    # The default model answers both readable questions (first tokens far above its floor).
+    assert answered == set(expected)
+    assert "assembling" not in done.stdout  # progress goes to stderr, never into the JSON
 
 
 @pytest.mark.slow

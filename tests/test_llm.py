@@ -14,8 +14,9 @@ import pytest
 from enclave.config import ConfigError
 from enclave.demo import setup_demo
 from enclave.pipeline.answering import Assistant, citations
+from enclave.pipeline.catalogue import resolve
 from enclave.pipeline.entities import Hit, Usage
-from enclave.pipeline.llm import LlamaCppLLM, LLMError, OpenAICompatibleLLM, _packaged_gemma
+from enclave.pipeline.llm import LlamaCppLLM, LLMError, OpenAICompatibleLLM
 from enclave.pipeline.prompting import COMPLETION_STOP, build_prompt, build_prompt_without_sources
 from enclave.pipeline.wiring import Enclave
 
@@ -104,7 +105,7 @@ def openai_server() -> Iterator[str]:
             "-m",
             "llama_cpp.server",
             "--model",
-            _packaged_gemma(),
+            resolve("gemma-3-270m"),
             "--chat_format",
             "gemma",
             "--n_ctx",

