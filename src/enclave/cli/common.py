@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from enclave.config import ConfigError, Settings
 from enclave.pipeline.access import AccessError
+from enclave.pipeline.entities import page_mark
 
 if TYPE_CHECKING:  # the pipeline loads on first use: `--help` and server calls stay fast
     from enclave.pipeline.wiring import Enclave
@@ -94,7 +95,7 @@ def where(hit: dict[str, Any]) -> str:
     """Where a hit (its JSON form) stands: file, page, headings."""
     parts = [hit["file_name"]]
     if hit["page"] is not None:
-        parts.append(f"{'slide' if hit.get('page_unit') == 'slide' else 'p.'} {hit['page']}")
+        parts.append(page_mark(hit["page"], hit.get("page_unit", "page")))
     if hit["heading_path"]:
         parts.append(" › ".join(hit["heading_path"]))
     return ", ".join(parts)

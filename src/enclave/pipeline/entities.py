@@ -90,9 +90,12 @@ class Hit:
     @property
     def page_label(self) -> str:
         """ ", p. 3" or ", slide 3" after a title or file name; "" without a page."""
-        if self.page is None:
-            return ""
-        return f", {'slide' if self.page_unit == 'slide' else 'p.'} {self.page}"
+        return "" if self.page is None else f", {page_mark(self.page, self.page_unit)}"
+
+
+def page_mark(page: int, unit: str) -> str:
+    """ "p. 3", or "slide 3" where unit is "slide" (Hit.page_unit)."""
+    return f"{'slide' if unit == 'slide' else 'p.'} {page}"
 
 
 @dataclass(frozen=True)
