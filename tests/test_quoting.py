@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from enclave.config import ConfigError, Settings
 from enclave.pipeline import grounding
-from enclave.pipeline.entities import Hit
+from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.llm import LlamaCppLLM, min_first_logprob, quotes
 from enclave.pipeline.prompting import build_prompt
-from enclave.pipeline.quoting import GAP, UNKNOWN_PHRASES, quote_grammar
+from enclave.pipeline.quoting import GAP, UNKNOWN_PHRASES, held_bare_citation, quote_grammar
 
 RULE = re.compile(r'^(\S+) ::= ("(?:[^"\\]|\\.)*")(?: \(" " (\S+)\)\?)?$')
 
@@ -130,3 +131,70 @@ def test_a_real_model_held_to_quotes_answers_with_a_quote_and_its_number() -> No
         text = "".join(llm.stream(prompt, 40)).strip()
         assert text in admitted(quote_grammar(prompt.shown)), text
         assert text.endswith(f"[{number}]"), text
+
+
+@pytest.mark.parametrize(
+    ("pieces", "shown", "cited"),
+    [
+        (["[", "2", "]"], "", 2),
+        ([" [1]", "."], "", 1),
+        (["[12]\n"], "", 12),
+        (["[", "1", "] is", " the answer"], "[1] is the answer", None),
+        (["Kenya", " [2]"], "Kenya [2]", None),
+        (["[1][2]"], "[1][2]", None),
+        (["["], "[", None),
+        ([], "", None),
+    ],
+)
+def test_a_bare_citation_is_held_back_and_its_number_returned(
+    pieces: list[str], shown: str, cited: int | None
+) -> None:
+    stream = held_bare_citation(pieces)
+    out = []
+    with pytest.raises(StopIteration) as end:
+        while True:
+            out.append(next(stream))
+    assert "".join(out) == shown and end.value.value == cited
+
+
+def test_a_grammar_for_one_source_admits_only_its_quotes() -> None:
+    grammar = quote_grammar(["soup on Mondays", "kept 400 days"], max_words=3, only=2)
+    quoted = admitted(grammar) - set(UNKNOWN_PHRASES)
+    assert "kept 400 days [2]" in quoted and "400 [2]" in quoted
+    assert all(q.endswith("[2]") for q in quoted)
+    assert not any("soup" in q for q in quoted)
+
+
+@pytest.mark.slow
+def test_a_bare_citation_is_asked_again_held_to_quoting_that_source() -> None:
+    """Qwen2.5-Coder-1.5B answered 14 of 60 German XQuAD questions with a bare "[n]". Here
+    Gemma is taught to by its prompt; the answer becomes a quote of the source it named."""
+    from enclave.pipeline.llm import COMPLETION_STOP
+
+    llm = LlamaCppLLM("gemma-3-270m", context=2048, threads=2)
+    texts = [
+        ("Canteen", "The canteen serves soup on Mondays."),
+        ("Parking", "Parking spaces are assigned by Jana Weber."),
+        ("Audit log", "Audit entries are kept for 400 days."),
+    ]
+    sources = [
+        Hit(n, n, title, f"/d/{n}.md", 0, text, None, (), 0, 0)
+        for n, (title, text) in enumerate(texts, start=1)
+    ]
+    prompt = build_prompt("How long are audit entries kept?", sources, 4000)
+    shots = (
+        "Question: What does the canteen serve?\nAnswer: [1]\n\n"
+        "Question: Who assigns parking spaces?\nAnswer: [2]\n\n"
+    )
+    taught = replace(
+        prompt, completion=prompt.completion.replace("Question: How", shots + "Question: How")
+    )
+    free = llm.llm.create_completion(
+        taught.completion, stop=COMPLETION_STOP, max_tokens=8, temperature=0.0
+    )
+    assert free["choices"][0]["text"].strip() == "[3]"  # the model's own answer: bare
+    usage = Usage()
+    text = "".join(llm.stream(taught, 40, usage)).strip()
+    assert text in admitted(quote_grammar(taught.shown, only=3)), text
+    assert text.endswith("[3]") and "400" in text
+    assert usage.prompt_tokens == 2 * free["usage"]["prompt_tokens"]  # asked twice

@@ -19,7 +19,7 @@ from enclave.config import ConfigError, Settings
 from enclave.pipeline.catalogue import CATALOGUE, ModelError, resolve
 from enclave.pipeline.entities import Usage
 from enclave.pipeline.prompting import COMPLETION_STOP, Prompt
-from enclave.pipeline.quoting import quote_grammar
+from enclave.pipeline.quoting import held_bare_citation, quote_grammar
 
 
 class LLMError(RuntimeError):
@@ -76,7 +76,8 @@ class LlamaCppLLM:
 
     Models whose GGUF carries a chat template get chat messages; base models (like Gemma 3
     270M) get the plain completion prompt with stop sequences. With quote on, an
-    answer from sources is held by a grammar to quotes of them (quoting.py). With
+    answer from sources is held by a grammar to quotes of them (quoting.py); with it off, an
+    answer that is only a bare "[n]" is asked again, held to a quote of source n. With
     min_first_logprob, an answer from sources whose first token the model gives a lower
     log-probability is not generated at all (the caller abstains).
     """
@@ -180,22 +181,27 @@ class LlamaCppLLM:
             "logits_processor": LogitsProcessorList([sampled]),
         }
         if self.quote and prompt.shown:
-            from llama_cpp import LlamaGrammar
-
-            options["grammar"] = LlamaGrammar.from_string(
-                quote_grammar(prompt.shown), verbose=False
-            )
+            options["grammar"] = _grammar(quote_grammar(prompt.shown))
         # Only answers from sources abstain; follow-up rewriting and search-off answers don't.
         floor = self.min_first_logprob if prompt.shown else None
+        again = Sampled()
         try:
-            return (yield from self._pieces(prompt, options, sampled, floor))
+            unsure, cited = yield from self._pieces(prompt, options, sampled, floor)
+            if cited is not None and prompt.shown and 1 <= cited <= len(prompt.shown):
+                # A bare "[n]": the model points at the source that holds the answer but
+                # writes none of it. Asked again (the prompt is cached), held to quoting it.
+                options["grammar"] = _grammar(quote_grammar(prompt.shown, only=cited))
+                options["logits_processor"] = LogitsProcessorList([again])
+                yield from self._pieces(prompt, options, again, None)
+            return unsure
         finally:
-            usage.prompt_tokens += sampled.prompt_tokens
-            usage.completion_tokens += sampled.tokens
+            usage.prompt_tokens += sampled.prompt_tokens + again.prompt_tokens
+            usage.completion_tokens += sampled.tokens + again.tokens
 
     def _pieces(
         self, prompt: Prompt, options: dict[str, Any], sampled: Sampled, floor: float | None
-    ) -> Generator[str, None, bool]:
+    ) -> Generator[str, None, tuple[bool, int | None]]:
+        """The answer's pieces; then (unsure, n where the answer was only a bare "[n]")."""
         if self.chat:
             parts = self.llm.create_chat_completion(prompt.messages, **options)
             pieces = (p["choices"][0]["delta"].get("content") or "" for p in parts)  # type: ignore[index]
@@ -203,12 +209,24 @@ class LlamaCppLLM:
             parts = self.llm.create_completion(prompt.completion, stop=COMPLETION_STOP, **options)
             pieces = _first_paragraph(p["choices"][0]["text"] for p in parts)  # type: ignore[index]
         with closing(parts):  # type: ignore[arg-type]
-            for piece in pieces:
-                if floor is not None and sampled.logprob is not None and sampled.logprob < floor:
-                    return True
-                if piece:
-                    yield piece
-        return False
+            cited = yield from held_bare_citation(_while_sure(pieces, sampled, floor))
+        unsure = floor is not None and sampled.logprob is not None and sampled.logprob < floor
+        return unsure, None if unsure else cited
+
+
+def _grammar(gbnf: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(gbnf, verbose=False)
+
+
+def _while_sure(pieces: Iterator[str], sampled: Sampled, floor: float | None) -> Iterator[str]:
+    """The non-empty pieces, none if the first token's log-probability is below floor."""
+    for piece in pieces:
+        if floor is not None and sampled.logprob is not None and sampled.logprob < floor:
+            return
+        if piece:
+            yield piece
 
 
 class Sampled:
