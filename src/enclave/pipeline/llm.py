@@ -187,7 +187,7 @@ class LlamaCppLLM:
         again = Sampled()
         try:
             unsure, cited = yield from self._pieces(prompt, options, sampled, floor)
-            if cited is not None and prompt.shown and 1 <= cited <= len(prompt.shown):
+            if cited is not None and 1 <= cited <= len(prompt.shown):
                 # A bare "[n]": the model points at the source that holds the answer but
                 # writes none of it. Asked again (the prompt is cached), held to quoting it.
                 options["grammar"] = _grammar(quote_grammar(prompt.shown, only=cited))
@@ -210,7 +210,7 @@ class LlamaCppLLM:
             pieces = _first_paragraph(p["choices"][0]["text"] for p in parts)  # type: ignore[index]
         with closing(parts):  # type: ignore[arg-type]
             cited = yield from held_bare_citation(_while_sure(pieces, sampled, floor))
-        unsure = floor is not None and sampled.logprob is not None and sampled.logprob < floor
+        unsure = sampled.below(floor)
         return unsure, None if unsure else cited
 
 
@@ -223,7 +223,7 @@ def _grammar(gbnf: str) -> Any:
 def _while_sure(pieces: Iterator[str], sampled: Sampled, floor: float | None) -> Iterator[str]:
     """The non-empty pieces, none if the first token's log-probability is below floor."""
     for piece in pieces:
-        if floor is not None and sampled.logprob is not None and sampled.logprob < floor:
+        if sampled.below(floor):
             return
         if piece:
             yield piece
@@ -252,6 +252,10 @@ class Sampled:
             self.logprob = float(-np.log(np.exp(logits - top).sum()))
         self.tokens += 1
         return scores
+
+    def below(self, floor: float | None) -> bool:
+        """Whether the first token's log-probability is known and below floor."""
+        return floor is not None and self.logprob is not None and self.logprob < floor
 
 
 def _first_paragraph(pieces: Iterator[str]) -> Iterator[str]:
