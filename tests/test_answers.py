@@ -352,12 +352,17 @@ class CountingLLM:
         return (yield from self.llm.stream(prompt, max_tokens, usage))
 
 
-@pytest.fixture
-def demo(enclave: Enclave, llm: LlamaCppLLM) -> tuple[Enclave, CountingLLM]:
+def counted_demo(enclave: Enclave, llm: LlamaCppLLM) -> tuple[Enclave, CountingLLM]:
+    """The demo corpus, answered by llm, counting how often it is asked."""
     setup_demo(enclave)
     counting = CountingLLM(llm)
     enclave.__dict__["llm"] = counting
     return enclave, counting
+
+
+@pytest.fixture
+def demo(enclave: Enclave, llm: LlamaCppLLM) -> tuple[Enclave, CountingLLM]:
+    return counted_demo(enclave, llm)
 
 
 @pytest.fixture(scope="module")
@@ -374,9 +379,7 @@ def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
 ) -> None:
     # The default model: Gemma 3 270M (the other tests' model) reads bob's "30" only when
     # shown all five sources, and otherwise says "100" (withdrawn as ungrounded).
-    setup_demo(enclave)
-    counting = CountingLLM(default_llm)
-    enclave.__dict__["llm"] = counting
+    enclave, counting = counted_demo(enclave, default_llm)
     ask = enclave.assistant.ask
     store = enclave.store
     alice, bob = store.viewer("alice"), store.viewer("bob")
