@@ -22,7 +22,7 @@ from enclave.pipeline.answering import Assistant, near_the_best
 from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.followups import is_follow_up, standalone_query
 from enclave.pipeline.llm import LlamaCppLLM, load_llm
-from enclave.pipeline.prompting import Prompt
+from enclave.pipeline.prompting import Prompt, build_prompt
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.wiring import Enclave
 from tests.server_harness import Running
@@ -412,6 +412,33 @@ def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
         "completion_tokens": 0,
         "total_tokens": 0,
     }  # the model was not asked
+
+
+@pytest.mark.parametrize(
+    ("question", "title", "text", "word"),
+    [
+        (
+            "An wie vielen Tagen pro Woche darf man von zu Hause arbeiten?",
+            "Homeoffice",
+            "Beschäftigte dürfen an drei Tagen pro Woche von zu Hause arbeiten. Die Ausstattung "
+            "stellt die IT-Abteilung.",
+            "drei",
+        ),
+        (
+            "Wie viele Standorte hat die Firma?",
+            "Über uns",
+            "Die Nordlicht GmbH hat vier Standorte in Bayern und beschäftigt zweihundert Menschen.",
+            "vier",
+        ),
+    ],
+)
+def test_the_default_model_answers_in_the_sources_own_words(
+    default_llm: LlamaCppLLM, question: str, title: str, text: str, word: str
+) -> None:
+    # Without the worked examples it answered "3 [1]" and "4 [1]": right, but not the
+    # document's words, which the reader looks for in the quoted passage.
+    answer = "".join(default_llm.stream(build_prompt(question, [hit(text, title)], 4000), 32))
+    assert word in answer.lower() and not re.search(r"\d", answer.replace("[1]", "")), answer
 
 
 def test_a_model_unsure_of_its_first_token_abstains_before_streaming_anything(

@@ -17,7 +17,12 @@ from enclave.pipeline.answering import Assistant, citations
 from enclave.pipeline.catalogue import resolve
 from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.llm import LlamaCppLLM, LLMError, OpenAICompatibleLLM
-from enclave.pipeline.prompting import COMPLETION_STOP, build_prompt, build_prompt_without_sources
+from enclave.pipeline.prompting import (
+    COMPLETION_STOP,
+    EXAMPLES,
+    build_prompt,
+    build_prompt_without_sources,
+)
 from enclave.pipeline.wiring import Enclave
 
 
@@ -45,6 +50,23 @@ def test_prompt_respects_the_source_budget() -> None:
     assert prompt.source_count == 2
     assert "[2] Doc 2" in prompt.completion and "[3]" not in prompt.completion
     assert "Sources" not in build_prompt_without_sources("q?").completion
+
+
+def test_worked_examples_come_first_and_never_change() -> None:
+    """What llama.cpp's prompt cache keeps between questions: everything before the sources."""
+    first = build_prompt("Wie lange?", [hit("Einträge bleiben 400 Tage.")], 4000)
+    second = build_prompt("Who?", [hit("Jana assigns parking."), hit("x", 2)], 4000)
+    turns = 1 + 2 * len(EXAMPLES)
+    assert first.messages[:turns] == second.messages[:turns] and len(first.messages) == turns + 1
+    assert [m["role"] for m in first.messages[1:turns]] == ["user", "assistant"] * len(EXAMPLES)
+    assert "400 Tage" in first.messages[-1]["content"]
+    shared = first.completion[: first.completion.rindex("Sources:")]
+    assert second.completion.startswith(shared)
+    assert all(f"\nAnswer: {answer}\n" in shared for _, answer in EXAMPLES)
+    assert first.completion.endswith("Question: Wie lange?\nAnswer:")
+    # Without sources there is nothing to quote: no examples of quoting.
+    plain = build_prompt_without_sources("q?")
+    assert len(plain.messages) == 2 and plain.completion.count("Answer:") == 1
 
 
 def test_missing_model_names_the_setting(tmp_path) -> None:

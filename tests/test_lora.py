@@ -39,7 +39,7 @@ def test_base_model_examples_use_the_answering_prompt_layout() -> None:
     """What LoRA teaches a base model is exactly the completion prompt it gets when asked."""
     hit = Hit(1, 1, "Audit log", "/a", 0, "Entries are kept for 400 days.", None, (), 0, 30)
     prompt = build_prompt("How long are entries kept?", [hit], 4000)
-    user = prompt.messages[1]["content"]
+    user = prompt.messages[-1]["content"]
     example = format_chat(chat(user, "400 days [1]")["messages"], BASE_TOKENIZER)
     assert example.prompt == prompt.completion
     assert example.target == " 400 days [1]\n\n"

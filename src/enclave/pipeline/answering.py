@@ -12,7 +12,12 @@ from enclave.pipeline.entities import Answer, Citation, Hit, Usage
 from enclave.pipeline.followups import Turn, standalone_query
 from enclave.pipeline.language import language_of
 from enclave.pipeline.llm import LLM
-from enclave.pipeline.prompting import Prompt, build_prompt, build_prompt_without_sources
+from enclave.pipeline.prompting import (
+    EXAMPLES_CHARS,
+    Prompt,
+    build_prompt,
+    build_prompt_without_sources,
+)
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.retrieval import Retriever
 from enclave.pipeline.store import Viewer
@@ -112,9 +117,10 @@ class Assistant:
             min_similarity if min_similarity_across is None else min_similarity_across
         )
         self.source_margin = source_margin
-        # What is left of the context window for sources after instruction, question, answer.
+        # What is left of the context window for sources after instruction, worked examples,
+        # question and answer.
         self.max_source_chars = max(
-            1000, (context_tokens - max_answer_tokens - 300) * _CHARS_PER_TOKEN
+            1000, (context_tokens - max_answer_tokens - 300) * _CHARS_PER_TOKEN - EXAMPLES_CHARS
         )
 
     def ask(

@@ -31,6 +31,37 @@ COMPLETION_STOP = ["\nQuestion:", "\nSources:", "\nAnswer:"]
 # 0.05 -> 0.08 (de) and 0.09 -> 0.16 (en), time to first token 1.15 -> 0.59 s and 0.91 ->
 # 0.55 s; the gold answer stays in what is shown for 95 % of questions (98 % in whole passages).
 EXCERPT_SENTENCES = 2
+# Worked examples (request, answer) shown before every question with sources: a short phrase
+# copied in the source's own words and language ("vierzig", not "40"), and "I do not know"
+# where the sources do not say. Qwen2.5-Coder-1.5B on XQuAD (60 answerable / 40 withheld
+# questions, no floor): German F1 0.36 -> 0.53 (0.525 -> 0.535 on a second sample), English
+# 0.62 -> 0.79; it copies "vier" where it wrote "4" and answers German questions in German.
+# They come first and never change, so llama.cpp keeps them evaluated between questions (its
+# prompt cache holds the longest common prefix); only a prompt of another kind in between
+# (a follow-up's rewriting) makes the next question read them again.
+EXAMPLES: list[tuple[str, str]] = [
+    (
+        "Sources:\n\n[1] Betriebsvereinbarung Gleitzeit — Kernzeit\nDie Kernzeit liegt zwischen "
+        "10 und 15 Uhr. Ein Gleitzeitguthaben von bis zu vierzig Stunden kann in das Folgejahr "
+        "übertragen werden.\n\n[2] Parkplatzordnung\nDie Stellplätze in der Tiefgarage vergibt "
+        "der Empfang.\n\nQuestion: Wie viele Gleitzeitstunden dürfen ins nächste Jahr "
+        "mitgenommen werden?",
+        "bis zu vierzig Stunden [1]",
+    ),
+    (
+        "Sources:\n\n[1] Kantine — Öffnungszeiten\nDie Kantine ist montags bis freitags von "
+        "11:30 bis 14 Uhr geöffnet.\n\nQuestion: Was kostet ein Mittagessen in der Kantine?",
+        "Ich weiß es nicht.",
+    ),
+    (
+        "Sources:\n\n[1] Travel policy — Rail\nEmployees may book first-class tickets for "
+        "journeys longer than four hours.\n\n[2] Travel policy — Hotels\nHotel rooms are "
+        "booked through the travel office in Munich, never by the traveller.\n\n"
+        "Question: Who books hotel rooms?",
+        "the travel office in Munich [2]",
+    ),
+]
+EXAMPLES_CHARS = sum(len(request) + len(answer) for request, answer in EXAMPLES)
 
 
 @dataclass(frozen=True)
@@ -86,12 +117,30 @@ def build_prompt(question: str, sources: Sequence[Hit], max_source_chars: int) -
         used += len(block)
     context = "\n\n".join(blocks)
     user = f"Sources:\n\n{context}\n\nQuestion: {question.strip()}"
+    shots = [
+        {"role": role, "content": text}
+        for request, answer in EXAMPLES
+        for role, text in (("user", request), ("assistant", answer))
+    ]
     return Prompt(
-        messages=[{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": user}],
-        completion=f"{INSTRUCTION}\n\n{user}\nAnswer:",
+        messages=[
+            {"role": "system", "content": INSTRUCTION},
+            *shots,
+            {"role": "user", "content": user},
+        ],
+        completion=completion_text([INSTRUCTION], user),
         source_count=len(blocks),
         shown=tuple(shown),
     )
+
+
+def completion_text(system: Sequence[str], request: str) -> str:
+    """A base model's plain-text prompt: the instructions, the worked examples where the request
+    shows sources, the request, and "Answer:" for the model to go on from."""
+    worked = ""
+    if request.lstrip().startswith("Sources:"):
+        worked = "".join(f"{example}\nAnswer: {answer}\n\n" for example, answer in EXAMPLES)
+    return "\n\n".join(system) + ("\n\n" if system else "") + f"{worked}{request}\nAnswer:"
 
 
 def build_prompt_without_sources(question: str) -> Prompt:
@@ -101,5 +150,5 @@ def build_prompt_without_sources(question: str) -> Prompt:
             {"role": "system", "content": NO_SOURCES_INSTRUCTION},
             {"role": "user", "content": question.strip()},
         ],
-        completion=f"{NO_SOURCES_INSTRUCTION}\n\nQuestion: {question.strip()}\nAnswer:",
+        completion=completion_text([NO_SOURCES_INSTRUCTION], f"Question: {question.strip()}"),
     )

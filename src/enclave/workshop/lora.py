@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from enclave.pipeline.catalogue import resolve
+from enclave.pipeline.prompting import completion_text
 from enclave.workshop.runs import Run, plot_curves, seed_everything, training_device
 
 
@@ -87,7 +88,7 @@ def format_chat(messages: Sequence[dict[str, str]], tokenizer: Any) -> ChatExamp
     system = [m["content"] for m in context if m["role"] == "system"]
     user = [m["content"] for m in context if m["role"] == "user"]
     body = user[-1] if user[-1].lstrip().startswith("Sources:") else f"Question: {user[-1]}"
-    prompt = "\n\n".join([*system, body]) + "\nAnswer:"
+    prompt = completion_text(system, body)
     # A base model's answer ends at a blank line (llm.py cuts there).
     return ChatExample(prompt, " " + answer["content"].strip() + "\n\n")
 
