@@ -39,7 +39,7 @@ EXCERPT_SENTENCES = 2
 # They come first and never change, so llama.cpp keeps them evaluated between questions (its
 # prompt cache holds the longest common prefix); only a prompt of another kind in between
 # (a follow-up's rewriting) makes the next question read them again.
-EXAMPLES: list[tuple[str, str]] = [
+EXAMPLES: tuple[tuple[str, str], ...] = (
     (
         "Sources:\n\n[1] Betriebsvereinbarung Gleitzeit — Kernzeit\nDie Kernzeit liegt zwischen "
         "10 und 15 Uhr. Ein Gleitzeitguthaben von bis zu vierzig Stunden kann in das Folgejahr "
@@ -60,7 +60,7 @@ EXAMPLES: list[tuple[str, str]] = [
         "Question: Who books hotel rooms?",
         "the travel office in Munich [2]",
     ),
-]
+)
 EXAMPLES_CHARS = sum(len(request) + len(answer) for request, answer in EXAMPLES)
 
 
