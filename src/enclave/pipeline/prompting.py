@@ -62,6 +62,12 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ),
 )
 EXAMPLES_CHARS = sum(len(request) + len(answer) for request, answer in EXAMPLES)
+_EXAMPLE_TURNS = tuple(
+    {"role": role, "content": text}
+    for request, answer in EXAMPLES
+    for role, text in (("user", request), ("assistant", answer))
+)
+_WORKED = "".join(f"{request}\nAnswer: {answer}\n\n" for request, answer in EXAMPLES)
 
 
 @dataclass(frozen=True)
@@ -117,30 +123,23 @@ def build_prompt(question: str, sources: Sequence[Hit], max_source_chars: int) -
         used += len(block)
     context = "\n\n".join(blocks)
     user = f"Sources:\n\n{context}\n\nQuestion: {question.strip()}"
-    shots = [
-        {"role": role, "content": text}
-        for request, answer in EXAMPLES
-        for role, text in (("user", request), ("assistant", answer))
-    ]
     return Prompt(
         messages=[
             {"role": "system", "content": INSTRUCTION},
-            *shots,
+            *(dict(turn) for turn in _EXAMPLE_TURNS),
             {"role": "user", "content": user},
         ],
-        completion=completion_text([INSTRUCTION], user),
+        completion=completion_text([INSTRUCTION], user, worked=True),
         source_count=len(blocks),
         shown=tuple(shown),
     )
 
 
-def completion_text(system: Sequence[str], request: str) -> str:
-    """A base model's plain-text prompt: the instructions, the worked examples where the request
-    shows sources, the request, and "Answer:" for the model to go on from."""
-    worked = ""
-    if request.lstrip().startswith("Sources:"):
-        worked = "".join(f"{example}\nAnswer: {answer}\n\n" for example, answer in EXAMPLES)
-    return "\n\n".join(system) + ("\n\n" if system else "") + f"{worked}{request}\nAnswer:"
+def completion_text(system: Sequence[str], request: str, worked: bool) -> str:
+    """A base model's plain-text prompt: the instructions, the worked examples (for a request
+    that shows sources), the request, and "Answer:" for the model to go on from."""
+    examples = _WORKED if worked else ""
+    return "\n\n".join(system) + ("\n\n" if system else "") + f"{examples}{request}\nAnswer:"
 
 
 def build_prompt_without_sources(question: str) -> Prompt:
@@ -150,5 +149,7 @@ def build_prompt_without_sources(question: str) -> Prompt:
             {"role": "system", "content": NO_SOURCES_INSTRUCTION},
             {"role": "user", "content": question.strip()},
         ],
-        completion=completion_text([NO_SOURCES_INSTRUCTION], f"Question: {question.strip()}"),
+        completion=completion_text(
+            [NO_SOURCES_INSTRUCTION], f"Question: {question.strip()}", worked=False
+        ),
     )

@@ -87,8 +87,9 @@ def format_chat(messages: Sequence[dict[str, str]], tokenizer: Any) -> ChatExamp
         return ChatExample(prompt, answer["content"] + (tokenizer.eos_token or ""))
     system = [m["content"] for m in context if m["role"] == "system"]
     user = [m["content"] for m in context if m["role"] == "user"]
-    body = user[-1] if user[-1].lstrip().startswith("Sources:") else f"Question: {user[-1]}"
-    prompt = completion_text(system, body)
+    from_sources = user[-1].lstrip().startswith("Sources:")
+    body = user[-1] if from_sources else f"Question: {user[-1]}"
+    prompt = completion_text(system, body, worked=from_sources)
     # A base model's answer ends at a blank line (llm.py cuts there).
     return ChatExample(prompt, " " + answer["content"].strip() + "\n\n")
 
