@@ -46,6 +46,7 @@ def hit(text: str, title: str = "Doc") -> Hit:
         "See [1] [2] [3] [4] [5]",
         "Carol's locker is a locker. Carol's locker is a locker. Carol's locker is a locker.",
         "again again again",
+        "die lumen-server-memory-usage-lumen-lumen-lumen-lumen-lumen",
         "1. I work from home on some days of the week.\n2. I work from home on some days of "
         "the week.\n3. I work from home on some days of the week.\n",
         "1. 1.\n2. 2.\n3. 3.\n4. 4.\n5.",
@@ -71,6 +72,8 @@ def test_the_guard_notices_loops(text: str) -> None:
         "1. 4711\n2. 4712\n3. 4713\n4. 4714\n",
         "[1] Audit log\n[2] Release notes\n[3] Handbook\n",
         "Ja [1]\nJa [2]\nJa [3]\n",  # short lines ending in a mark are not counted
+        "Baden-Baden liegt an der Oos [1].",
+        "Schleswig-Holstein und Mecklenburg-Vorpommern grenzen an die Ostsee [2].",
     ],
 )
 def test_the_guard_lets_normal_answers_through(text: str) -> None:

@@ -16,8 +16,11 @@ import re
 _DIGIT_RUN = re.compile(r"\d{12}")
 # Four citation marks with nothing but spaces and commas between them.
 _MARK_RUN = re.compile(r"(?:\[\d+\][\s,;]*){4}")
-# The same phrase of 1 to 12 words three times in a row at the end of the text.
+# The same phrase of 1 to 12 words three times in a row at the end of the text. Words are
+# split at hyphens too: SmolLM2-135M looped "lumen-server-memory-usage-lumen-lumen-lumen-…"
+# as one ever longer word.
 _MAX_PHRASE_WORDS = 12
+_WORD_BREAK = re.compile(r"[\s\-‐–]+")
 _REPEATS = 3
 # A list item's number, bullet or leading citation mark, which differs between otherwise
 # repeated lines.
@@ -45,7 +48,7 @@ class RepetitionGuard:
         return bool(
             _DIGIT_RUN.search(tail)
             or _MARK_RUN.search(tail)
-            or _phrase_loop(tail.split())
+            or _phrase_loop([word for word in _WORD_BREAK.split(tail) if word])
             or _line_loop(self.text)
             or _counting(self.text)
         )
