@@ -41,7 +41,7 @@ from rich.progress import Progress
 from enclave.config import Settings
 from enclave.pipeline.access import Principal
 from enclave.pipeline.catalogue import CATALOGUE, default_models_dir, pull
-from enclave.pipeline.llm import LlamaCppLLM
+from enclave.pipeline.llamacpp import LlamaCppLLM
 from enclave.pipeline.wiring import Enclave
 from enclave.workshop.evaluation import (
     CITATION_MARK,

@@ -29,7 +29,7 @@ from rich.progress import Progress
 from enclave.config import Settings
 from enclave.demo import setup_demo
 from enclave.pipeline.catalogue import CATALOGUE, default_models_dir, pull
-from enclave.pipeline.llm import LlamaCppLLM
+from enclave.pipeline.llamacpp import LlamaCppLLM
 from enclave.pipeline.wiring import Enclave
 
 HERE = Path(__file__).resolve().parent

@@ -70,7 +70,7 @@ def enclave(settings: Settings, embedder: TextEmbedder) -> Iterator[Enclave]:
 
 @pytest.fixture(scope="session")
 def llm():
-    from enclave.pipeline.llm import LlamaCppLLM
+    from enclave.pipeline.llamacpp import LlamaCppLLM
 
     return LlamaCppLLM("gemma-3-270m", context=4096, threads=2)
 

@@ -21,7 +21,8 @@ from enclave.pipeline import grounding
 from enclave.pipeline.answering import Assistant, near_the_best
 from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.followups import is_follow_up, standalone_query
-from enclave.pipeline.llm import LlamaCppLLM, load_llm
+from enclave.pipeline.llamacpp import LlamaCppLLM
+from enclave.pipeline.llm import load_llm
 from enclave.pipeline.prompting import Prompt, build_prompt
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.wiring import Enclave

@@ -16,7 +16,8 @@ from enclave.demo import setup_demo
 from enclave.pipeline.answering import Assistant, citations
 from enclave.pipeline.catalogue import resolve
 from enclave.pipeline.entities import Hit, Usage
-from enclave.pipeline.llm import LlamaCppLLM, LLMError, OpenAICompatibleLLM
+from enclave.pipeline.llamacpp import LlamaCppLLM
+from enclave.pipeline.llm import LLMError, OpenAICompatibleLLM
 from enclave.pipeline.prompting import (
     COMPLETION_STOP,
     EXAMPLES,
@@ -181,7 +182,7 @@ def test_openai_backend_unreachable_server_is_a_clear_error() -> None:
 
 
 def test_base_model_answers_end_at_the_first_blank_line_after_text() -> None:
-    from enclave.pipeline.llm import _first_paragraph
+    from enclave.pipeline.llamacpp import _first_paragraph
 
     assert list(_first_paragraph(iter(["\n", "\n", "400", " days", "\n", "\nQ"]))) == [
         "400",

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from enclave.pipeline.entities import Hit
-from enclave.pipeline.llm import LlamaCppLLM
+from enclave.pipeline.llamacpp import LlamaCppLLM
 from enclave.pipeline.prompting import INSTRUCTION, Prompt, build_prompt
 from enclave.workshop.lora import (
     ChatDataError,

@@ -12,7 +12,8 @@ import pytest
 from enclave.config import DEFAULT_LLM_MODEL, ConfigError, Settings
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Hit, Usage
-from enclave.pipeline.llm import LlamaCppLLM, min_first_logprob, quotes
+from enclave.pipeline.llamacpp import LlamaCppLLM
+from enclave.pipeline.llm import min_first_logprob, quotes
 from enclave.pipeline.prompting import build_prompt
 from enclave.pipeline.quoting import GAP, UNKNOWN_PHRASES, held_bare_citation, quote_grammar
 
@@ -171,7 +172,7 @@ def test_a_grammar_for_one_source_admits_only_its_quotes() -> None:
 def test_a_bare_citation_is_asked_again_held_to_quoting_that_source() -> None:
     """Qwen2.5-Coder-1.5B answered 14 of 60 German XQuAD questions with a bare "[n]". Here
     Gemma is taught to by its prompt; the answer becomes a quote of the source it named."""
-    from enclave.pipeline.llm import COMPLETION_STOP
+    from enclave.pipeline.prompting import COMPLETION_STOP
 
     llm = LlamaCppLLM("gemma-3-270m", context=2048, threads=2)
     texts = [
