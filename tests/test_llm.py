@@ -21,6 +21,7 @@ from enclave.pipeline.llm import LLMError, OpenAICompatibleLLM
 from enclave.pipeline.prompting import (
     COMPLETION_STOP,
     EXAMPLES,
+    Prompt,
     build_prompt,
     build_prompt_without_sources,
 )
@@ -110,6 +111,41 @@ def test_llama_cpp_counts_tokens_as_llama_cpp_does(llm: LlamaCppLLM) -> None:
     next(tokens)
     tokens.close()
     assert early.prompt_tokens == own["prompt_tokens"] and 1 <= early.completion_tokens <= 2
+
+
+def test_a_prompt_without_sources_leaves_the_examples_evaluated(
+    llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follow-up's rewriting between two questions: the second reads only what follows the
+    part it shares with the first (the worked examples), and answers as without the rewrite."""
+    first = build_prompt("How long are entries kept?", [hit("Entries are kept 400 days.")], 4000)
+    second = build_prompt("Who may download the log?", [hit("Admins download the log.")], 4000)
+    rewrite = build_prompt_without_sources("Rewrite: and can I download it?")
+    evaluated: list[int] = []
+    real = llm.llm.eval
+
+    def counted(tokens: list[int]) -> None:
+        evaluated.append(len(tokens))
+        real(tokens)
+
+    monkeypatch.setattr(llm.llm, "eval", counted)
+
+    def answer(prompt: Prompt) -> str:
+        return "".join(llm.stream(prompt, 12))
+
+    llm.llm.reset()
+    answer(first)
+    evaluated.clear()
+    direct, read_directly = answer(second), evaluated[0]
+    answer(first)
+    answer(rewrite)
+    evaluated.clear()
+    assert answer(second) == direct
+    whole = len(llm.llm.tokenize(second.completion.encode()))
+    assert evaluated[0] == read_directly < whole - 200  # the examples were not read again
+    # The same prompt again after a rewrite: answered from what it was, not the rewrite.
+    answer(rewrite)
+    assert answer(second) == direct
 
 
 def free_port() -> int:

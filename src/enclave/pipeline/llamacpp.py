@@ -8,7 +8,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Generator, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,8 @@ class LlamaCppLLM:
         True if the model was too unsure of its first token to answer."""
         self._take_turn()
         try:
-            return (yield from self._generate(prompt, max_tokens, usage or Usage()))
+            with self._answers_kept(prompt):
+                return (yield from self._generate(prompt, max_tokens, usage or Usage()))
         except ValueError as exc:
             if "context window" not in str(exc):
                 raise
@@ -121,6 +122,40 @@ class LlamaCppLLM:
             with self._turns:
                 self._busy = False
                 self._turns.notify_all()
+
+    @contextmanager
+    def _answers_kept(self, prompt: Prompt) -> Iterator[None]:
+        """Around a prompt without sources (a follow-up's rewriting, an answer with search off),
+        what the context has evaluated is saved before and put back after.
+
+        llama-cpp-python reuses only the longest common prefix with the last prompt, so a
+        rewrite between two questions made the second read the worked examples again (4.1 ->
+        6.9 s to its first token in the demo). Saved are sequence 0's key/value cells (~28 KB
+        per token for Qwen2.5-Coder-1.5B), not the whole state: Llama.save_state also copies
+        the logits buffer (~300 MB for a 150k-token vocabulary).
+        """
+        import llama_cpp
+
+        count = self.llm.n_tokens
+        if prompt.shown or count == 0:
+            yield
+            return
+        context = self.llm.ctx
+        size = llama_cpp.llama_state_seq_get_size(context, 0)
+        cells = (ctypes.c_uint8 * size)()
+        saved = llama_cpp.llama_state_seq_get_data(context, cells, size, 0)
+        tokens = self.llm.input_ids[:count].copy()
+        try:
+            yield
+        finally:
+            if saved and llama_cpp.llama_state_seq_set_data(context, cells, saved, 0):
+                self.llm.input_ids[:count] = tokens
+                # The last token is read again: the logits must be those of what the context
+                # now holds, for a next prompt that repeats the saved one exactly.
+                self.llm.n_tokens = count - 1
+                self.llm.eval(tokens[-1:].tolist())
+            else:
+                self.llm.reset()  # nothing is reused; the next prompt is evaluated whole
 
     def _take_turn(self) -> None:
         """Wait until every earlier caller has had the model, then hold it (LLMError if not)."""
