@@ -129,10 +129,10 @@ class LlamaCppLLM:
         what the context has evaluated is saved before and put back after.
 
         llama-cpp-python reuses only the longest common prefix with the last prompt, so a
-        rewrite between two questions made the second read the worked examples again (4.1 ->
-        6.9 s to its first token in the demo). Saved are sequence 0's key/value cells (~28 KB
-        per token for Qwen2.5-Coder-1.5B), not the whole state: Llama.save_state also copies
-        the logits buffer (~300 MB for a 150k-token vocabulary).
+        rewrite between two questions made the second read the worked examples again (7.8
+        instead of 3.9 s to the first token of a follow-up in the demo). Saved are sequence
+        0's key/value cells (~28 KB per token for Qwen2.5-Coder-1.5B), not the whole state:
+        Llama.save_state also copies the logits buffer (~300 MB for a 150k-token vocabulary).
         """
         import llama_cpp
 
