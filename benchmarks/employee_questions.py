@@ -51,6 +51,8 @@ ANSWERABLE = [
     ("alice", "Wie stark wächst die Telemetriedatenbank pro Monat?", r"2 ?gb"),
     ("alice", "How long does the audit log keep entries?", r"400"),
     ("alice", "Where does the company party take place?", r"canteen|kantine"),
+    ("alice", "How do I get a copy of the audit log?", r"download|settings › security › audit"),
+    ("alice", "How do I send audit log entries to Splunk?", r"syslog|forwarding"),
     ("bob", "How many days a week can I work from home?", r"\b(3|three|drei)\b"),
     ("bob", "How much is the home office allowance?", r"30 ?(euro|€)"),
     ("bob", "Bis wann kann ich Resturlaub nehmen?", r"31\.? (märz|march)|march 31"),
