@@ -37,8 +37,8 @@ EXCERPT_SENTENCES = 2
 # questions, no floor): German F1 0.36 -> 0.53 (0.525 -> 0.535 on a second sample), English
 # 0.62 -> 0.79; it copies "vier" where it wrote "4" and answers German questions in German.
 # They come first and never change, so llama.cpp keeps them evaluated between questions (its
-# prompt cache holds the longest common prefix); only a prompt of another kind in between
-# (a follow-up's rewriting) makes the next question read them again.
+# prompt cache holds the longest common prefix); across a prompt of another kind in between
+# (a follow-up's rewriting) the llama.cpp backend keeps them too (llamacpp.py).
 EXAMPLES: tuple[tuple[str, str], ...] = (
     (
         "Sources:\n\n[1] Betriebsvereinbarung Gleitzeit — Kernzeit\nDie Kernzeit liegt zwischen "
