@@ -171,7 +171,12 @@ def run_language(
                     row += f" across {min_similarity_across}"
                 path = pull(model, default_models_dir())
                 llm = LlamaCppLLM(
-                    str(path), settings.llm_context, 2, quote=quotes, min_first_logprob=floor
+                    str(path),
+                    settings.llm_context,
+                    2,
+                    quote=quotes,
+                    min_first_logprob=floor,
+                    min_next_logprob=model.min_next_logprob if floor is not None else None,
                 )
                 enclave.__dict__["llm"] = llm
                 enclave.__dict__.pop("assistant", None)

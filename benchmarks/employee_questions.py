@@ -162,6 +162,7 @@ def main() -> None:
                 2,
                 quote=model.quote,
                 min_first_logprob=model.min_first_logprob,
+                min_next_logprob=model.min_next_logprob,
             )
             enclave.__dict__["llm"] = llm
             enclave.__dict__.pop("assistant", None)

@@ -398,6 +398,12 @@ def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
     assert leave.citations[0].hit.file_name == "urlaubsrichtlinie.md"
     assert "30" in leave.citations[0].quote.text
 
+    # The demo's hint: a how-to answer, whose first word the model is unsure of ("click",
+    # "open", "choose"...) but not the rest.
+    how = ask(alice, "How do I get a copy of the audit log?")
+    assert not how.abstained and "download csv" in how.text.lower(), how.text
+    assert how.citations[0].hit.file_name == "audit-log.html"
+
     # Each asks about a document they may not read: an honest "not in your documents", and
     # no readable passage is close enough to the question for the model to be asked at all.
     asked = counting.calls

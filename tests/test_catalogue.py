@@ -137,6 +137,8 @@ def test_models_pull_and_use_through_the_cli(tmp_path: Path) -> None:
     # So is the first-token log-probability below which it abstains.
     assert listed["qwen2.5-coder-1.5b-instruct"]["min_first_logprob"] == -2.0
     assert listed["gemma-3-270m"]["min_first_logprob"] is None
+    assert listed["qwen2.5-coder-1.5b-instruct"]["min_next_logprob"] == -0.1
+    assert listed["gemma-3-270m"]["min_next_logprob"] is None
     # The table names every model in full, also in an 80-column terminal.
     table = subprocess.run(
         [sys.executable, "-m", "enclave.cli", "models", "list", "--data-dir", str(data)],

@@ -229,6 +229,58 @@ def test_base_model_answers_end_at_the_first_blank_line_after_text() -> None:
     assert list(_first_paragraph(iter(["a", "\n", "b"]))) == ["a", "\n", "b"]
 
 
+def test_an_unsure_first_word_is_held_until_the_next_tokens_decide() -> None:
+    from enclave.pipeline.llamacpp import Floor, Sampled, _while_sure
+
+    def generated(logprobs: list[float]) -> tuple[Sampled, Iterator[str]]:
+        """A stream whose token i the model gave logprobs[i] (noted before it is yielded)."""
+        sampled = Sampled()
+
+        def pieces() -> Iterator[str]:
+            for i, logprob in enumerate(logprobs):
+                if len(sampled.steps) < Sampled.WINDOW:
+                    sampled.steps.append(logprob)
+                yield f"t{i}"
+
+        return sampled, pieces()
+
+    floor = Floor(-2.0, -0.15)
+    sure_rest = [-2.1] + [-0.05] * 9  # "click" among "open", "choose", ...; the rest certain
+    sampled, pieces = generated(sure_rest)
+    assert list(_while_sure(pieces, sampled, floor)) == [f"t{i}" for i in range(10)]
+    assert sampled.unsure(floor, finished=True) is False
+    unsure_rest = [-2.1] + [-0.3] * 9
+    sampled, pieces = generated(unsure_rest)
+    assert list(_while_sure(pieces, sampled, floor)) == [] and sampled.unsure(floor, True)
+    # Shorter than the window: decided by the tokens there are once the stream ends.
+    for steps, shown in (([-2.1, -0.01, -0.02], ["t0", "t1", "t2"]), ([-2.1], [])):
+        sampled, pieces = generated(steps)
+        assert list(_while_sure(pieces, sampled, floor)) == shown
+    # A sure first token streams at once; without a `next`, an unsure one abstains at once.
+    sampled, pieces = generated([-0.5, -3.0, -3.0])
+    assert next(_while_sure(pieces, sampled, floor)) == "t0" and len(sampled.steps) == 1
+    sampled, pieces = generated(sure_rest)
+    assert list(_while_sure(pieces, sampled, Floor(-2.0))) == [] and len(sampled.steps) == 1
+
+
+def test_the_real_model_holds_an_unsure_answer_back_until_it_is_decided(
+    llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompt = build_prompt("How long are entries kept?", [hit("Entries are kept 400 days.")], 4000)
+    free = "".join(llm.stream(prompt, 24))
+    assert "400" in free
+    # No first token reaches 0: the answer is decided by the next ones, then shown whole.
+    monkeypatch.setattr(llm, "min_first_logprob", 0.0)
+    monkeypatch.setattr(llm, "min_next_logprob", -1000.0)
+    tokens = llm.stream(prompt, 24)
+    assert "".join(tokens) == free
+    monkeypatch.setattr(llm, "min_next_logprob", 0.0)  # nor do the next ones
+    tokens = llm.stream(prompt, 24)
+    with pytest.raises(StopIteration) as ended:
+        next(tokens)
+    assert ended.value.value is True  # unsure, and nothing was streamed
+
+
 def test_a_full_queue_is_refused_at_once(llm: LlamaCppLLM) -> None:
     """One generation runs, one request waits; the next is refused without waiting."""
     import threading

@@ -13,7 +13,7 @@ from enclave.config import DEFAULT_LLM_MODEL, ConfigError, Settings
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.llamacpp import LlamaCppLLM
-from enclave.pipeline.llm import min_first_logprob, quotes
+from enclave.pipeline.llm import min_first_logprob, min_next_logprob, quotes
 from enclave.pipeline.prompting import build_prompt
 from enclave.pipeline.quoting import GAP, UNKNOWN_PHRASES, held_bare_citation, quote_grammar
 
@@ -96,6 +96,16 @@ def test_the_confidence_setting(tmp_path: Path) -> None:
     assert floor("gemma-3-270m") is None and floor(str(tmp_path / "own.gguf")) is None
     assert floor("qwen2.5-coder-1.5b-instruct", "off") is None
     assert floor("gemma-3-270m", "-2.5") == -2.5
+
+    def then(model: str, confidence: str = "auto") -> float | None:
+        return min_next_logprob(
+            Settings.load(data_dir=tmp_path, llm_model=model, llm_confidence=confidence)
+        )
+
+    # The second chance of an unsure first word comes with the catalogued floor only.
+    assert then("qwen2.5-coder-1.5b-instruct") == -0.1 and then("gemma-3-270m") is None
+    assert then("qwen2.5-coder-1.5b-instruct", "-2.5") is None
+    assert then("qwen2.5-coder-1.5b-instruct", "off") is None
 
 
 @pytest.mark.slow

@@ -66,7 +66,8 @@ class Settings:
     # "auto": for the catalogue models measured to answer better so.
     llm_quote: str = "auto"
     # The answer's first-token log-probability below which the model abstains (llama.cpp only):
-    # "auto" as catalogued for the model, "off", or a number such as -1.5.
+    # "auto" as catalogued for the model (with its second chance, min_next_logprob), "off",
+    # or a number such as -1.5 (that floor alone).
     llm_confidence: str = "auto"
     chunk_tokens: int = 200
     chunk_overlap: float = 0.15

@@ -33,6 +33,7 @@ def model_json(model: Model, models_dir: Path, in_use: str) -> dict[str, Any]:
         "chat_template": model.chat_template,
         "quote": model.quote,
         "min_first_logprob": model.min_first_logprob,
+        "min_next_logprob": model.min_next_logprob,
         "offline_sources": [p.distribution for p in model.offline],
         "note": model.note,
         "pulled": is_pulled(model, models_dir),
@@ -71,6 +72,8 @@ def models_list(data_dir: DataDir = None, as_json: JsonFlag = False) -> None:
         pulled = "yes" if row["pulled"] else ""
         quotes = "yes" if row["quote"] else ""
         floor = "" if row["min_first_logprob"] is None else f"{row['min_first_logprob']:g}"
+        if floor and row["min_next_logprob"] is not None:
+            floor += f", next {row['min_next_logprob']:g}"
         table.add_row(name, size, chat, quotes, floor, offline, pulled, row["licence"])
     out.print(table)
 

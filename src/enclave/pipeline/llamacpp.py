@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ class LlamaCppLLM:
     answer from sources is held by a grammar to quotes of them (quoting.py); with it off, an
     answer that is only a bare "[n]" is asked again, held to a quote of source n. With
     min_first_logprob, an answer from sources whose first token the model gives a lower
-    log-probability is not generated at all (the caller abstains).
+    log-probability is not shown (the caller abstains), unless min_next_logprob is given and
+    the next tokens reach it on average: such an answer is held back until they are known.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class LlamaCppLLM:
         queue: int = 16,
         quote: bool = False,
         min_first_logprob: float | None = None,
+        min_next_logprob: float | None = None,
     ):
         from llama_cpp import Llama
 
@@ -93,6 +96,7 @@ class LlamaCppLLM:
         self.context = context
         self.quote = quote
         self.min_first_logprob = min_first_logprob
+        self.min_next_logprob = min_next_logprob
         # One llama.cpp context serves one generation at a time. Others wait in arrival order
         # (a plain lock wakes waiters in no particular order) up to wait_s; beyond `queue`
         # waiting requests a new one is refused at once.
@@ -192,7 +196,7 @@ class LlamaCppLLM:
         if self.quote and prompt.shown:
             options["grammar"] = _grammar(quote_grammar(prompt.shown))
         # Only answers from sources abstain; follow-up rewriting and search-off answers don't.
-        floor = self.min_first_logprob if prompt.shown else None
+        floor = Floor(self.min_first_logprob, self.min_next_logprob) if prompt.shown else None
         again = Sampled()
         try:
             unsure, cited = yield from self._pieces(prompt, options, sampled, floor)
@@ -208,7 +212,7 @@ class LlamaCppLLM:
             usage.completion_tokens += sampled.tokens + again.tokens
 
     def _pieces(
-        self, prompt: Prompt, options: dict[str, Any], sampled: Sampled, floor: float | None
+        self, prompt: Prompt, options: dict[str, Any], sampled: Sampled, floor: Floor | None
     ) -> Generator[str, None, tuple[bool, int | None]]:
         """The answer's pieces; then (unsure, n where the answer was only a bare "[n]")."""
         if self.chat:
@@ -219,7 +223,7 @@ class LlamaCppLLM:
             pieces = _first_paragraph(p["choices"][0]["text"] for p in parts)  # type: ignore[index]
         with closing(parts):  # type: ignore[arg-type]
             cited = yield from held_bare_citation(_while_sure(pieces, sampled, floor))
-        unsure = sampled.below(floor)
+        unsure = sampled.unsure(floor, finished=True)
         return unsure, None if unsure else cited
 
 
@@ -229,42 +233,73 @@ def _grammar(gbnf: str) -> Any:
     return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
-def _while_sure(pieces: Iterator[str], sampled: Sampled, floor: float | None) -> Iterator[str]:
-    """The non-empty pieces, none if the first token's log-probability is below floor."""
+def _while_sure(pieces: Iterator[str], sampled: Sampled, floor: Floor | None) -> Iterator[str]:
+    """The non-empty pieces, none if the model is unsure (pieces are held while that is not
+    known yet)."""
+    held: list[str] = []
     for piece in pieces:
-        if sampled.below(floor):
+        verdict = sampled.unsure(floor)
+        if verdict is None:
+            held.append(piece)
+            continue
+        if verdict:
             return
+        yield from filter(None, held)
+        held.clear()
         if piece:
             yield piece
+    if not sampled.unsure(floor, finished=True):
+        yield from filter(None, held)
+
+
+@dataclass(frozen=True)
+class Floor:
+    """When an answer counts as unsure: its first token's log-probability is below `first`,
+    and, where `next` is given, the mean of the following tokens' (up to Sampled.WINDOW in
+    all) is below `next`."""
+
+    first: float | None
+    next: float | None = None
 
 
 class Sampled:
     """A llama.cpp logits processor (it changes nothing) that notes what was sampled: how
-    sure the model is of its first token, the prompt's length and the tokens generated.
+    sure the model is of its first tokens, the prompt's length and the tokens generated.
 
     Greedy decoding (temperature 0, no grammar) takes the most likely token, so its
-    log-probability is the largest of the first step's; measured before that token is
-    streamed, so an unsure answer is never shown. It is called once per sampled token, with
-    the tokens so far (the prompt at the first call); no cost measurable on Gemma 3 270M.
+    log-probability is the largest of the step's; measured before that token is streamed, so
+    an unsure answer is never shown. It is called once per sampled token, with the tokens so
+    far (the prompt at the first call); no cost measurable on Gemma 3 270M.
     """
 
+    WINDOW = 8  # tokens whose log-probabilities are kept: the first and the seven after it
+
     def __init__(self) -> None:
-        self.logprob: float | None = None
+        self.steps: list[float] = []
         self.prompt_tokens = 0
         self.tokens = 0
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self.logprob is None:
+        if not self.steps:
             self.prompt_tokens = len(input_ids)
+        if len(self.steps) < self.WINDOW:
             logits = np.asarray(scores, dtype=np.float64)
             top = logits.max()
-            self.logprob = float(-np.log(np.exp(logits - top).sum()))
+            self.steps.append(float(-np.log(np.exp(logits - top).sum())))
         self.tokens += 1
         return scores
 
-    def below(self, floor: float | None) -> bool:
-        """Whether the first token's log-probability is known and below floor."""
-        return floor is not None and self.logprob is not None and self.logprob < floor
+    def unsure(self, floor: Floor | None, finished: bool = False) -> bool | None:
+        """Whether the answer is unsure by floor; None while the tokens that decide it are
+        still to come (finished: no more will)."""
+        if floor is None or floor.first is None or not self.steps or self.steps[0] >= floor.first:
+            return False
+        if floor.next is None:
+            return True
+        if len(self.steps) < self.WINDOW and not finished:
+            return None
+        after = self.steps[1:]
+        return not after or sum(after) / len(after) < floor.next
 
 
 def _first_paragraph(pieces: Iterator[str]) -> Iterator[str]:

@@ -118,6 +118,7 @@ def load_llm(settings: Settings) -> LLM:
         settings.llm_queue,
         quote=quotes(settings),
         min_first_logprob=min_first_logprob(settings),
+        min_next_logprob=min_next_logprob(settings),
     )
 
 
@@ -137,3 +138,13 @@ def min_first_logprob(settings: Settings) -> float | None:
         entry = CATALOGUE.get(settings.llm_model)
         return entry.min_first_logprob if entry else None
     return None if settings.llm_confidence == "off" else float(settings.llm_confidence)
+
+
+def min_next_logprob(settings: Settings) -> float | None:
+    """The mean log-probability of the next tokens that still lets an answer whose first token
+    is below the floor through: the catalogue entry's with ENCLAVE_LLM_CONFIDENCE=auto, none
+    where a floor is given as a number (that floor alone decides) or confidence is off."""
+    if settings.llm_confidence == "auto":
+        entry = CATALOGUE.get(settings.llm_model)
+        return entry.min_next_logprob if entry else None
+    return None
