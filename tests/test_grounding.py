@@ -40,6 +40,13 @@ def test_an_answer_that_only_restates_the_question_is_none() -> None:
     # Qwen2.5-Coder-1.5B, rightly: a choice is answered in the question's words.
     choice = "Is the focus on spiritual mentorship in Hinduism high or low?"
     assert not grounding.restates(choice, "High [1]")
+    conflict = "Welches Recht hat Vorrang im Konflikt zwischen EU-Recht und nationalem Recht?"
+    assert not grounding.restates(conflict, "EU-Recht [1]")
+    # Words count whole, up to an ending: a compound is news, a plural is not.
+    pharmacy = "Welchen Auflagen unterliegt die Apotheke in den meisten Ländern?"
+    assert not grounding.restates(pharmacy, "die Apothekengesetzgebung [1]")
+    assert grounding.restates(pharmacy, "den Apotheken [1]")
+    assert grounding.restates("Was bedeutet „Plastid“?", "Plastid [1]")
 
 
 ENGLISH = "The audit log keeps entries for 400 days. The next export runs on Monday, 1 December."
