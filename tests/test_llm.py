@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 
 from enclave.config import ConfigError
@@ -232,35 +233,45 @@ def test_base_model_answers_end_at_the_first_blank_line_after_text() -> None:
 def test_an_unsure_first_word_is_held_until_the_next_tokens_decide() -> None:
     from enclave.pipeline.llamacpp import Floor, Sampled, _while_sure
 
-    def generated(logprobs: list[float]) -> tuple[Sampled, Iterator[str]]:
+    def generated(floor: Floor, logprobs: list[float]) -> tuple[Sampled, Iterator[str]]:
         """A stream whose token i the model gave logprobs[i] (noted before it is yielded)."""
-        sampled = Sampled()
+        sampled = Sampled(floor)
 
         def pieces() -> Iterator[str]:
             for i, logprob in enumerate(logprobs):
-                if len(sampled.steps) < Sampled.WINDOW:
-                    sampled.steps.append(logprob)
+                # A top token and 99 others; the top's softmax probability is exp(logprob).
+                logits = np.full(100, np.log(np.expm1(-logprob) / 99))
+                logits[0] = 0.0
+                sampled([1, 2, 3], logits)
                 yield f"t{i}"
 
         return sampled, pieces()
 
     floor = Floor(-2.0, -0.15)
     sure_rest = [-2.1] + [-0.05] * 9  # "click" among "open", "choose", ...; the rest certain
-    sampled, pieces = generated(sure_rest)
-    assert list(_while_sure(pieces, sampled, floor)) == [f"t{i}" for i in range(10)]
-    assert sampled.unsure(floor, finished=True) is False
+    sampled, pieces = generated(floor, sure_rest)
+    assert list(_while_sure(pieces, sampled)) == [f"t{i}" for i in range(10)]
+    assert sampled.unsure(finished=True) is False
+    assert len(sampled.steps) == Sampled.WINDOW and sampled.steps[0] == pytest.approx(-2.1)
+    assert sampled.tokens == 10 and sampled.prompt_tokens == 3
     unsure_rest = [-2.1] + [-0.3] * 9
-    sampled, pieces = generated(unsure_rest)
-    assert list(_while_sure(pieces, sampled, floor)) == [] and sampled.unsure(floor, True)
+    sampled, pieces = generated(floor, unsure_rest)
+    assert list(_while_sure(pieces, sampled)) == [] and sampled.unsure(finished=True)
     # Shorter than the window: decided by the tokens there are once the stream ends.
     for steps, shown in (([-2.1, -0.01, -0.02], ["t0", "t1", "t2"]), ([-2.1], [])):
-        sampled, pieces = generated(steps)
-        assert list(_while_sure(pieces, sampled, floor)) == shown
+        sampled, pieces = generated(floor, steps)
+        assert list(_while_sure(pieces, sampled)) == shown
     # A sure first token streams at once; without a `next`, an unsure one abstains at once.
-    sampled, pieces = generated([-0.5, -3.0, -3.0])
-    assert next(_while_sure(pieces, sampled, floor)) == "t0" and len(sampled.steps) == 1
-    sampled, pieces = generated(sure_rest)
-    assert list(_while_sure(pieces, sampled, Floor(-2.0))) == [] and len(sampled.steps) == 1
+    # Either way no later token's log-probability is taken (a softmax over the vocabulary).
+    sampled, pieces = generated(floor, [-0.5, -3.0, -3.0])
+    stream = _while_sure(pieces, sampled)
+    assert next(stream) == "t0" and list(stream) == ["t1", "t2"] and len(sampled.steps) == 1
+    sampled, pieces = generated(Floor(-2.0), sure_rest)
+    assert list(_while_sure(pieces, sampled)) == [] and len(sampled.steps) == 1
+    # Without a floor (rewriting a follow-up, answering with search off) none is taken.
+    sampled = Sampled()
+    sampled([1], np.array([0.0, -9.0]))
+    assert sampled.steps == [] and sampled.unsure(finished=True) is False and sampled.tokens == 1
 
 
 def test_the_real_model_holds_an_unsure_answer_back_until_it_is_decided(
