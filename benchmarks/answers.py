@@ -23,6 +23,12 @@ first token's log-probability is lower) is measured without it by `--confidence 
     python benchmarks/answers.py [--answerable 30] [--withheld 20] [--models a,b] [--quote on]
         [--confidence off] [--languages de,en,de-en] [--min-similarity-across 0.78]
       -> benchmarks/answers.md (and answers.json beside it)
+
+To measure a change to the checks after generation quickly: `--record DIR` keeps every
+model stream (and each question's answer) in DIR; `--replay DIR` answers the same questions
+from those streams without the model (recording.py; the first-token times then mean
+nothing) and prints the table without writing answers.md. `--seed N` draws another sample
+of questions (printed only, too).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from recording import RecordedLLM, load, save
 from rich.progress import Progress
 
 from enclave.config import Settings
@@ -136,9 +143,12 @@ def run_language(
     confidence: str,
     min_similarity_across: float | None,
     progress: Progress,
+    seed: int = 0,
+    record: Path | None = None,
+    replay: Path | None = None,
 ) -> dict[str, dict]:
     corpus, items = xquad(language)
-    rng = random.Random(0)
+    rng = random.Random(seed)
     by_doc: dict[str, list] = {}
     for item in items:
         by_doc.setdefault(item.doc_id, []).append(item)
@@ -178,10 +188,13 @@ def run_language(
                     min_first_logprob=floor,
                     min_next_logprob=model.min_next_logprob if floor is not None else None,
                 )
-                enclave.__dict__["llm"] = llm
+                name = f"{language}-{row.replace(' ', '_')}-seed{seed}"
+                recorded = RecordedLLM(llm, load(replay / f"{name}.json.gz") if replay else None)
+                enclave.__dict__["llm"] = recorded
                 enclave.__dict__.pop("assistant", None)
                 total = len(answerable_items) + len(unanswerable) + len(absent(language))
                 task = progress.add_task(f"{language} {row}", total=total)
+                details: list[dict] = []
                 results[row] = measure(
                     enclave,
                     viewer,
@@ -189,7 +202,14 @@ def run_language(
                     unanswerable,
                     language,
                     lambda: progress.advance(task),  # noqa: B023 (used before the loop moves on)
+                    details,
                 )
+                if replay:
+                    results[row]["asked_the_model"] = recorded.unrecorded
+                if record:
+                    save(record / f"{name}.json.gz", recorded.streams)
+                    answers = record / f"{name}.answers.json"
+                    answers.write_text(json.dumps(details, ensure_ascii=False, indent=1))
     return results
 
 
@@ -200,7 +220,9 @@ def measure(
     unanswerable: list,
     language: str,
     tick: object,
+    details: list[dict],
 ) -> dict:
+    """The row's numbers; each question's answer is appended to details."""
     em, f1, false_abstain, ttfts, speeds = [], [], 0, [], []
     explicit, explicit_right = 0, 0
     for item in answerable:
@@ -220,16 +242,19 @@ def measure(
                 explicit += 1
                 passage = normalize_answer(citation.hit.text)
                 explicit_right += any(normalize_answer(a) in passage for a in item.answers)
+        details.append(described("answerable", item.question, item.answers, answer, f1[-1]))
         tick()  # type: ignore[operator]
     withheld_abstain = 0
     for item in unanswerable:
         answer, ttft, speed = timed_ask(enclave, viewer, item.question)
         withheld_abstain += answer.abstained
+        details.append(described("withheld", item.question, item.answers, answer, None))
         tick()  # type: ignore[operator]
     absent_abstain = 0
     for question in absent(language):
         answer, _, _ = timed_ask(enclave, viewer, question)
         absent_abstain += answer.abstained
+        details.append(described("absent", question, [], answer, None))
         tick()  # type: ignore[operator]
     return {
         "measured": time.strftime("%Y-%m-%d"),
@@ -244,6 +269,19 @@ def measure(
         "abstention_absent_fact": round(absent_abstain / len(absent(language)), 3),
         "ttft_p50_s": round(statistics.median(ttfts), 2),
         "pieces_per_s": round(statistics.median([s for s in speeds if s] or [0.0]), 1),
+    }
+
+
+def described(kind: str, question: str, gold: list[str], answer: object, f1: float | None) -> dict:
+    """One question's answer as a recording keeps it, for reading what went wrong."""
+    return {
+        "kind": kind,
+        "question": question,
+        "gold": gold,
+        "answer": answer.text,  # type: ignore[attr-defined]
+        "abstained": answer.abstained,  # type: ignore[attr-defined]
+        "f1": f1,
+        "sources": [c.hit.text for c in answer.citations],  # type: ignore[attr-defined]
     }
 
 
@@ -311,6 +349,9 @@ def main() -> None:
         default="catalogue",
         help="abstain below a model's catalogued first-token log-probability, or never",
     )
+    parser.add_argument("--seed", type=int, default=0, help="the sample of questions")
+    parser.add_argument("--record", type=Path, help="keep the model's streams in this folder")
+    parser.add_argument("--replay", type=Path, help="answer from streams kept by --record")
     parser.add_argument("--out", type=Path, default=HERE / "answers.md")
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from answers.json"
@@ -318,8 +359,10 @@ def main() -> None:
     args = parser.parse_args()
     models = args.models.split(",")
     saved = args.out.with_suffix(".json")
+    # Another sample or replayed streams are compared by eye, not kept in the report.
+    keep = not args.replay and args.seed == 0
     # Languages run in separate invocations add up in one report.
-    results = json.loads(saved.read_text()) if saved.exists() else {}
+    results = json.loads(saved.read_text()) if saved.exists() and keep else {}
     with Progress(console=None, transient=False) as progress:
         for language in [] if args.report_only else args.languages.split(","):
             # A run of some models replaces their rows and keeps the others'.
@@ -333,11 +376,15 @@ def main() -> None:
                     args.confidence,
                     args.min_similarity_across,
                     progress,
+                    args.seed,
+                    args.record,
+                    args.replay,
                 )
             )
             print(json.dumps(results, indent=1), file=sys.stderr)
-    args.out.write_text(report(results), encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if keep:
+        args.out.write_text(report(results), encoding="utf-8")
+        saved.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(report(results))
 
 
