@@ -47,6 +47,12 @@ def test_answer_metrics_follow_squad() -> None:
     assert exact_match("Broncos", ["Denver Broncos"]) == 0.0
     assert token_f1("Broncos", ["Denver Broncos"]) == pytest.approx(2 * 1 * 0.5 / 1.5)
     assert token_f1("nothing", ["Denver Broncos"]) == 0.0
+    # German quotation marks and all German article forms are no words (as in MLQA's scoring).
+    assert exact_match("Wir sind Bettler", ["„Wir sind Bettler”,"]) == 1.0
+    assert exact_match("des Montreal-Protokolls", ["Montreal-Protokolls"]) == 1.0
+    assert token_f1("Business as usual", ["„Business as usual“- (BAU-)"]) == pytest.approx(
+        2 * 1 * 0.75 / 1.75
+    )
 
 
 def tiny_beir(folder: Path) -> Path:

@@ -11,6 +11,7 @@ import math
 import re
 import string
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -127,11 +128,19 @@ def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
     return next((1 / (i + 1) for i, d in enumerate(ranked[:k]) if d in relevant), 0.0)
 
 
+# English and German articles, as MLQA's evaluation removes them for each language.
+_ARTICLES = re.compile(r"\b(a|an|the|der|die|das|den|dem|des|ein|eine|einen|einem|eines|einer)\b")
+
+
+def _punctuation(char: str) -> bool:
+    return char in string.punctuation or unicodedata.category(char).startswith("P")
+
+
 def normalize_answer(text: str) -> str:
-    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the|der|die|das|ein|eine)\b", " ", text)
-    return " ".join(text.split())
+    """SQuAD's normalisation as MLQA extends it to other languages: lower case, no
+    punctuation (German quotation marks „…“ and dashes too), no articles, single spaces."""
+    text = "".join(c for c in text.lower() if not _punctuation(c))
+    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 CITATION_MARK = re.compile(r"\[\d+\]")
