@@ -10,6 +10,7 @@ import re
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import openai
@@ -18,6 +19,7 @@ import pytest
 from enclave.config import DEFAULT_LLM_MODEL, Settings
 from enclave.demo import setup_demo
 from enclave.pipeline import grounding
+from enclave.pipeline.access import Principal
 from enclave.pipeline.answering import Assistant, near_the_best
 from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.followups import is_follow_up, standalone_query
@@ -282,6 +284,54 @@ def test_an_answer_from_a_sentence_about_something_else_is_withdrawn(enclave: En
     right = Assistant(enclave.retriever, ScriptedLLM("30 Tage"), 4096, 200).ask(alice, question)
     assert not right.abstained and right.citations[0].hit.file_name == "produkthandbuch-wartung.md"
     assert "30 Tage" in right.citations[0].quote.text
+
+
+def test_an_answer_from_a_weak_match_needs_the_questions_words_near_it(
+    enclave: Enclave, tmp_path: Path
+) -> None:
+    """A question about a document the user may not read, answered from a neighbouring one:
+    the retriever scores it close to a match, and its sentence shares a word with the question,
+    but the sentences around the answer hold little of it (XQuAD: most such answers)."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "firma.md").write_text(
+        "# Firmengeschichte\n\nDer erste Standort der Firma entstand 1994 in Bremen. Die "
+        "Belegschaft wuchs bis 2005 auf 300 Menschen. Heute fertigt das Werk Pumpen.\n"
+    )
+    (folder / "hamburg.md").write_text(
+        "# Standort Hamburg\n\nDer Standort in Hamburg wurde 2012 eröffnet.\n"
+    )
+    enclave.store.add_user("erik", [])
+    enclave.ingestor.ingest([folder / "firma.md"], [Principal("user", "erik")])
+    enclave.ingestor.ingest([folder / "hamburg.md"], [Principal("user", "hr")])
+    erik = enclave.store.viewer("erik")
+    question = "In welchem Jahr wurde der Standort in Hamburg eröffnet?"
+    best = enclave.retriever.search(erik, question, 5)[0]
+    assert enclave.min_similarity <= best.similarity < enclave.embedder.sure_similarity  # type: ignore[operator]
+    sure = enclave.embedder.sure_similarity
+    for threshold, withdrawn in ((sure, True), (0.0, False)):
+        assistant = Assistant(
+            enclave.retriever,
+            ScriptedLLM("1994 [1]"),
+            4096,
+            96,
+            enclave.min_similarity,
+            sure_similarity=threshold,
+        )
+        answer = assistant.ask(erik, question)
+        assert answer.abstained is withdrawn and bool(answer.citations) is not withdrawn
+    # Where the passage answers, the retriever is sure of it and the answer stands.
+    assistant = Assistant(
+        enclave.retriever,
+        ScriptedLLM("1994 [1]"),
+        4096,
+        96,
+        enclave.min_similarity,
+        sure_similarity=sure,
+    )
+    answer = assistant.ask(erik, "Wann entstand der erste Standort der Firma?")
+    assert not answer.abstained and answer.citations[0].hit.file_name == "firma.md"
+    assert answer.citations[0].hit.similarity >= sure  # type: ignore[operator]
 
 
 def test_an_answer_before_a_loop_is_kept(enclave: Enclave) -> None:

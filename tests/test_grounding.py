@@ -109,3 +109,33 @@ def test_a_sections_heading_speaks_for_its_sentences() -> None:
     )
     assert grounding.quote_about(["What is new in Lumen 4.2?"], notes, "Anomaly detection.")
     assert not grounding.quote_about(["What was fixed in Lumen 4.2?"], notes, "Anomaly detection.")
+
+
+def test_the_question_share_around_the_answers_sentence() -> None:
+    """The sentence that says the answer and those either side of it: how much of the question
+    they hold (XQuAD: a question about a withheld paragraph answered from its neighbour)."""
+    passage = Hit(
+        1,
+        1,
+        "Firmengeschichte",
+        "/firma.md",
+        0,
+        "Der erste Standort der Firma entstand 1994 in Bremen. Die Belegschaft wuchs bis 2005 "
+        "auf 300 Menschen. Heute fertigt das Werk Pumpen für Kläranlagen.",
+        None,
+        (),
+        0,
+        150,
+    )
+    elsewhere = ["In welchem Jahr wurde der Standort in Hamburg eröffnet?"]
+    assert grounding.question_share(elsewhere, passage, "1994") == 0.25  # standort of 4 words
+    assert grounding.question_share(["Wann entstand der erste Standort?"], passage, "1994") == 1
+    # The next sentence counts ("Die Belegschaft wuchs ..."); two sentences on does not.
+    assert grounding.question_share(["Wann wuchs die Belegschaft?"], passage, "1994") == 1
+    assert grounding.question_share(["Was fertigt das Werk heute?"], passage, "1994") == 0
+    assert grounding.question_share(["Was fertigt das Werk heute?"], passage, "Pumpen") == 1
+    # Not judged: another language, or only the title's words.
+    assert grounding.question_share(["When did the firm start?"], passage, "1994") == 1.0
+    assert grounding.question_share(["Firmengeschichte?"], passage, "1994") == 1.0
+    # The best of the questions (the question as asked, its search string) counts.
+    assert grounding.question_share([*elsewhere, "Standort Bremen"], passage, "1994") == 1.0

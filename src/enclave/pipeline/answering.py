@@ -107,6 +107,7 @@ class Assistant:
         min_similarity: float = 0.0,
         min_similarity_across: float | None = None,
         source_margin: float = ALL_SOURCES,
+        sure_similarity: float = 0.0,
     ):
         self.retriever = retriever
         self.llm = llm
@@ -117,6 +118,8 @@ class Assistant:
             min_similarity if min_similarity_across is None else min_similarity_across
         )
         self.source_margin = source_margin
+        # Below it a cited passage needs the question's words around the answer's sentence.
+        self.sure_similarity = sure_similarity
         # What is left of the context window for sources after instruction, worked examples,
         # question and answer.
         self.max_source_chars = max(
@@ -201,7 +204,7 @@ class Assistant:
             return (yield from self._abstain(answer, withdrawn=True))
         asked = (question, answer.search_query)
         answer.citations = citations(answer.text, answer.sources, asked)
-        if _off_topic(answer, asked):
+        if _off_topic(answer, asked, self.sure_similarity):
             return (yield from self._abstain(answer, withdrawn=True))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(answer.text, explicit).grounded
@@ -257,16 +260,24 @@ class Assistant:
         return answer
 
 
-def _off_topic(answer: Answer, asked: Sequence[str]) -> bool:
+def _off_topic(answer: Answer, asked: Sequence[str], sure_similarity: float) -> bool:
     """Whether the answer, grounded in its cited passages, comes from something else than
     what was asked: passages about another subject, or in them, sentences about another
-    fact."""
+    fact; where the retriever matched no cited passage surely, sentences among too few of the
+    question's words."""
     cited = [c.hit for c in answer.citations]
     if not cited:
         return False
     if not any(grounding.about(asked, hit) for hit in cited):
         return True
-    return not any(grounding.quote_about(asked, hit, answer.text) for hit in cited)
+    if not any(grounding.quote_about(asked, hit, answer.text) for hit in cited):
+        return True
+    return not any(
+        hit.similarity is None
+        or hit.similarity >= sure_similarity
+        or grounding.question_share(asked, hit, answer.text) >= grounding.MIN_SHARE_NEAR_ANSWER
+        for hit in cited
+    )
 
 
 class AnswerStream:

@@ -41,6 +41,12 @@ MIN_TERM_SUPPORT = 0.5
 # abstention on withheld paragraphs went 0.42 -> 0.55 (German) and 0.72 -> 0.78 (English),
 # false abstention 0.28 -> 0.32 and 0.30 -> 0.25, F1 unchanged (0.06, 0.15).
 MIN_QUESTION_SUPPORT = 0.2
+# Share of the question's words that must stand around the sentence saying the answer (see
+# question_share) where the retriever found the cited passage only a weak match (below the
+# embedding model's sure similarity). A question about a withheld paragraph is answered from a
+# neighbouring paragraph of the same document, which the retriever scores close to a match;
+# the sentence the answer comes from then says something else.
+MIN_SHARE_NEAR_ANSWER = 0.5
 
 # A question that offers alternatives ("high or low?", "zwischen EU-Recht und nationalem Recht").
 _CHOICE = re.compile(r"\b(?:or|oder|either|entweder|between|zwischen)\b", re.IGNORECASE)
@@ -244,6 +250,29 @@ def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
         if said & sentence and any(w & (sentence | headed) for w in wanted):
             return True
     return False
+
+
+def question_share(questions: Iterable[str], hit: Hit, answer: str) -> float:
+    """The largest share of a question's words (the question, its search string; beyond the
+    words of the passage's title) that stand around a sentence of hit saying the answer: in it,
+    in the sentences either side of it, or in its section's heading. 1.0 where no question is
+    judged (another language than the passage, or no words beyond the title's)."""
+    titled = terms(hit.title)
+    language = language_of_hit(hit)
+    wanted = [terms(q) - titled for q in dict.fromkeys(questions) if language_of(q) == language]
+    wanted = [w for w in wanted if w]
+    if not wanted:
+        return 1.0
+    said = terms(answer) | numbers(answer)
+    headed = terms(" ".join(hit.heading_path)) - titled
+    spans = sentence_spans(hit.text, language)
+    best = 0.0
+    for i, (start, end) in enumerate(spans):
+        if said & (terms(hit.text[start:end]) | numbers(hit.text[start:end])):
+            around = hit.text[spans[max(0, i - 1)][0] : spans[min(len(spans) - 1, i + 1)][1]]
+            found = terms(around) | headed
+            best = max(best, *(len(w & found) / len(w) for w in wanted))
+    return best
 
 
 def language_of_hit(hit: Hit) -> str:

@@ -129,6 +129,7 @@ class Enclave:
             self.min_similarity,
             self.min_similarity_across,
             self.source_margin,
+            self.embedder.sure_similarity,
         )
 
     def warm_up(self) -> None:
