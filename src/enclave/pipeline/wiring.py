@@ -115,6 +115,14 @@ class Enclave:
             return self.embedder.source_margin
         return self.settings.source_margin
 
+    @property
+    def sure_similarity(self) -> float:
+        """From what similarity a cited passage is surely about the question: the setting,
+        else the embedding model's own."""
+        if self.settings.sure_similarity is None:
+            return self.embedder.sure_similarity
+        return self.settings.sure_similarity
+
     @cached_property
     def llm(self) -> LLM:
         return load_llm(self.settings)
@@ -129,7 +137,7 @@ class Enclave:
             self.min_similarity,
             self.min_similarity_across,
             self.source_margin,
-            self.embedder.sure_similarity,
+            self.sure_similarity,
         )
 
     def warm_up(self) -> None:
