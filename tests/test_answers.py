@@ -309,27 +309,18 @@ def test_an_answer_from_a_weak_match_needs_the_questions_words_near_it(
     best = enclave.retriever.search(erik, question, 5)[0]
     assert enclave.min_similarity <= best.similarity < enclave.embedder.sure_similarity  # type: ignore[operator]
     sure = enclave.embedder.sure_similarity
-    for threshold, withdrawn in ((sure, True), (0.0, False)):
-        assistant = Assistant(
-            enclave.retriever,
-            ScriptedLLM("1994 [1]"),
-            4096,
-            96,
-            enclave.min_similarity,
-            sure_similarity=threshold,
+
+    def assistant(threshold: float) -> Assistant:
+        llm = ScriptedLLM("1994 [1]")
+        return Assistant(
+            enclave.retriever, llm, 4096, 96, enclave.min_similarity, sure_similarity=threshold
         )
-        answer = assistant.ask(erik, question)
+
+    for threshold, withdrawn in ((sure, True), (0.0, False)):
+        answer = assistant(threshold).ask(erik, question)
         assert answer.abstained is withdrawn and bool(answer.citations) is not withdrawn
     # Where the passage answers, the retriever is sure of it and the answer stands.
-    assistant = Assistant(
-        enclave.retriever,
-        ScriptedLLM("1994 [1]"),
-        4096,
-        96,
-        enclave.min_similarity,
-        sure_similarity=sure,
-    )
-    answer = assistant.ask(erik, "Wann entstand der erste Standort der Firma?")
+    answer = assistant(sure).ask(erik, "Wann entstand der erste Standort der Firma?")
     assert not answer.abstained and answer.citations[0].hit.file_name == "firma.md"
     assert answer.citations[0].hit.similarity >= sure  # type: ignore[operator]
     # ENCLAVE_SURE_SIMILARITY sets it for any embedding model; the assistant is built with it.

@@ -85,19 +85,20 @@ class Enclave:
             self.dense_weight,
         )
 
+    def _model_default(self, name: str) -> float:
+        """A setting that defaults to the embedding model's own value (measured per model)."""
+        value = getattr(self.settings, name)
+        return getattr(self.embedder, name) if value is None else value
+
     @property
     def dense_weight(self) -> float:
-        """The dense ranking's weight in fusion: the setting, else the embedding model's own."""
-        if self.settings.dense_weight is None:
-            return self.embedder.dense_weight
-        return self.settings.dense_weight
+        """The dense ranking's weight in fusion."""
+        return self._model_default("dense_weight")
 
     @property
     def min_similarity(self) -> float:
-        """Least similarity of a passage that can answer: the setting, else the model's own."""
-        if self.settings.min_similarity is None:
-            return self.embedder.min_similarity
-        return self.settings.min_similarity
+        """Least similarity of a passage that can answer."""
+        return self._model_default("min_similarity")
 
     @property
     def min_similarity_across(self) -> float:
@@ -109,19 +110,13 @@ class Enclave:
 
     @property
     def source_margin(self) -> float:
-        """How far below the best source one may score and be shown to the LLM: the setting,
-        else the embedding model's own."""
-        if self.settings.source_margin is None:
-            return self.embedder.source_margin
-        return self.settings.source_margin
+        """How far below the best source one may score and be shown to the LLM."""
+        return self._model_default("source_margin")
 
     @property
     def sure_similarity(self) -> float:
-        """From what similarity a cited passage is surely about the question: the setting,
-        else the embedding model's own."""
-        if self.settings.sure_similarity is None:
-            return self.embedder.sure_similarity
-        return self.settings.sure_similarity
+        """From what similarity a cited passage is surely about the question."""
+        return self._model_default("sure_similarity")
 
     @cached_property
     def llm(self) -> LLM:
