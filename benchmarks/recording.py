@@ -35,7 +35,8 @@ class RecordedLLM:
         self, prompt: Prompt, max_tokens: int, usage: Usage | None = None
     ) -> Generator[str, None, bool]:
         """The recorded pieces where replaying a known prompt; else the model's, noted."""
-        recorded = self.streams.get(key(prompt, max_tokens)) if self.replaying else None
+        asked = key(prompt, max_tokens)
+        recorded = self.streams.get(asked) if self.replaying else None
         if recorded is not None:
             yield from recorded["pieces"]
             return bool(recorded["unsure"])
@@ -43,7 +44,7 @@ class RecordedLLM:
         pieces: list[str] = []
         # What the caller read before closing the stream is what a replay can give it.
         entry = {"pieces": pieces, "unsure": False}
-        self.streams[key(prompt, max_tokens)] = entry
+        self.streams[asked] = entry
         generated = self.llm.stream(prompt, max_tokens, usage)
         try:
             while True:

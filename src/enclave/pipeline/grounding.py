@@ -10,7 +10,7 @@ becomes an honest abstention in the question's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from enclave.pipeline.entities import Hit, Quote
@@ -230,26 +230,40 @@ def about(questions: Iterable[str], hit: Hit) -> bool:
     return not judged
 
 
+def _asked_of(questions: Iterable[str], hit: Hit) -> tuple[list[set[str]], set[str]]:
+    """The words of each question (the question, its search string) beyond those of the
+    passage's title, for the questions in the passage's language (another language's words
+    differ even where the passage answers it); and its section heading's words beyond them."""
+    titled = terms(hit.title)
+    language = language_of_hit(hit)
+    wanted = [terms(q) - titled for q in dict.fromkeys(questions) if language_of(q) == language]
+    return [w for w in wanted if w], terms(" ".join(hit.heading_path)) - titled
+
+
+def _saying(hit: Hit, answer: str) -> Iterator[tuple[list[tuple[int, int]], int, set[str]]]:
+    """Each sentence of hit that shares a word or number with the answer: (the passage's
+    sentence spans, the sentence's index among them, its words and numbers)."""
+    said = terms(answer) | numbers(answer)
+    spans = sentence_spans(hit.text, language_of_hit(hit))
+    for i, (start, end) in enumerate(spans):
+        sentence = terms(hit.text[start:end]) | numbers(hit.text[start:end])
+        if said & sentence:
+            yield spans, i, sentence
+
+
 def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
     """Whether a sentence of hit that shares a word or number with the answer also shares one
     with a question (the question, its search string), itself or through its section's
     heading, beyond the words of the passage's title: "18:00 Uhr", from the maintenance
     window, does not say when a certificate warning comes, though both stand in one passage.
     A question in another language than the passage is not judged (its words differ)."""
-    titled = terms(hit.title)
-    language = language_of_hit(hit)
-    wanted = [terms(q) - titled for q in dict.fromkeys(questions) if language_of(q) == language]
-    wanted = [w for w in wanted if w]
+    # A section's heading ("New features") is part of what each of its sentences says.
+    wanted, headed = _asked_of(questions, hit)
     if not wanted:
         return True
-    said = terms(answer) | numbers(answer)
-    # A section's heading ("New features") is part of what each of its sentences says.
-    headed = terms(" ".join(hit.heading_path)) - titled
-    for start, end in sentence_spans(hit.text, language):
-        sentence = terms(hit.text[start:end]) | numbers(hit.text[start:end])
-        if said & sentence and any(w & (sentence | headed) for w in wanted):
-            return True
-    return False
+    return any(
+        any(w & (sentence | headed) for w in wanted) for _, _, sentence in _saying(hit, answer)
+    )
 
 
 def question_share(questions: Iterable[str], hit: Hit, answer: str) -> float:
@@ -257,21 +271,14 @@ def question_share(questions: Iterable[str], hit: Hit, answer: str) -> float:
     words of the passage's title) that stand around a sentence of hit saying the answer: in it,
     in the sentences either side of it, or in its section's heading. 1.0 where no question is
     judged (another language than the passage, or no words beyond the title's)."""
-    titled = terms(hit.title)
-    language = language_of_hit(hit)
-    wanted = [terms(q) - titled for q in dict.fromkeys(questions) if language_of(q) == language]
-    wanted = [w for w in wanted if w]
+    wanted, headed = _asked_of(questions, hit)
     if not wanted:
         return 1.0
-    said = terms(answer) | numbers(answer)
-    headed = terms(" ".join(hit.heading_path)) - titled
-    spans = sentence_spans(hit.text, language)
     best = 0.0
-    for i, (start, end) in enumerate(spans):
-        if said & (terms(hit.text[start:end]) | numbers(hit.text[start:end])):
-            around = hit.text[spans[max(0, i - 1)][0] : spans[min(len(spans) - 1, i + 1)][1]]
-            found = terms(around) | headed
-            best = max(best, *(len(w & found) / len(w) for w in wanted))
+    for spans, i, _ in _saying(hit, answer):
+        around = hit.text[spans[max(0, i - 1)][0] : spans[min(len(spans) - 1, i + 1)][1]]
+        found = terms(around) | headed
+        best = max(best, *(len(w & found) / len(w) for w in wanted))
     return best
 
 

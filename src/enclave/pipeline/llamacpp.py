@@ -294,13 +294,9 @@ class Sampled:
     def _deciding(self) -> bool:
         """Whether the next token's log-probability can still change the verdict (a softmax
         over the whole vocabulary is taken only then)."""
-        floor = self.floor
-        if floor is None or floor.first is None:
-            return False
         if not self.steps:
-            return True
-        unsure_first = self.steps[0] < floor.first
-        return unsure_first and floor.next is not None and len(self.steps) < self.WINDOW
+            return self.floor is not None and self.floor.first is not None
+        return self.unsure() is None
 
     def unsure(self, finished: bool = False) -> bool | None:
         """Whether the answer is unsure by the floor; None while the tokens that decide it are
