@@ -60,6 +60,12 @@ ANSWERABLE = [
     ("bob", "When is the data protection training deadline?", r"30\.? november"),
     ("bob", "Wie viele Urlaubstage bekommen Mitarbeitende?", r"\b30\b"),
     ("bob", "What equipment does the company provide for working from home?", r"laptop|headset"),
+    # Yes or no: the answer's first word says it (polar.py).
+    ("alice", "Can I download the audit log as a CSV file?", r"^yes\b"),
+    ("alice", "Can administrators shorten the audit log retention to 30 days?", r"^no\b"),
+    ("bob", "Does the company provide a second monitor for working from home?", r"^yes\b"),
+    ("bob", "Can I work from home five days a week?", r"^no\b|three"),
+    ("bob", "Darf ich Personalakten zu Hause ausdrucken?", r"^nein\b"),
 ]
 # Each must be an abstention: the asker may not read the document, or no document says it.
 UNANSWERABLE = [

@@ -469,6 +469,26 @@ def test_demo_answers_are_right_with_their_source_or_honest_abstentions(
     }  # the model was not asked
 
 
+def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
+    enclave: Enclave, default_llm: LlamaCppLLM
+) -> None:
+    # A bare "Yes [1]" names none of the passage's words: before polar.py every one of these
+    # was withdrawn, right or wrong.
+    enclave, _ = counted_demo(enclave, default_llm)
+    ask = enclave.assistant.ask
+    alice, bob = enclave.store.viewer("alice"), enclave.store.viewer("bob")
+    csv = ask(alice, "Can I download the audit log as a CSV file?")
+    assert not csv.abstained and csv.text.lower().startswith("yes"), csv.text
+    assert csv.citations[0].hit.file_name == "audit-log.html"
+    assert "CSV file" in csv.citations[0].quote.text
+    shorter = ask(alice, "Can administrators shorten the audit log retention to 30 days?")
+    assert not shorter.abstained and shorter.text.lower().startswith("no"), shorter.text
+    assert "cannot shorten" in shorter.citations[0].quote.text
+    # The policy allows three days: the model's "yes" is withdrawn.
+    five = ask(bob, "Can I work from home five days a week?")
+    assert five.abstained and not five.citations
+
+
 @pytest.mark.parametrize(
     ("question", "title", "text", "word"),
     [

@@ -6,7 +6,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from typing import TypedDict, Unpack
 
-from enclave.pipeline import grounding
+from enclave.pipeline import grounding, polar
 from enclave.pipeline.embedding import ALL_SOURCES
 from enclave.pipeline.entities import Answer, Citation, Hit, Usage
 from enclave.pipeline.followups import Turn, standalone_query
@@ -199,15 +199,19 @@ class Assistant:
         if grounding.restates(question, answer.text):
             # The question turned into a statement is no answer, grounded or not.
             return (yield from self._abstain(answer, withdrawn=True))
-        if not grounding.support(answer.text, answer.sources).grounded:
+        # A yes or no is checked as the statement it makes of the question.
+        said = polar.claim(question, answer.text)
+        if not grounding.support(said.text, answer.sources).grounded:
             # What the model wrote does not stand in any passage it was shown.
             return (yield from self._abstain(answer, withdrawn=True))
         asked = (question, answer.search_query)
-        answer.citations = citations(answer.text, answer.sources, asked)
-        if _off_topic(answer, asked, self.sure_similarity):
+        answer.citations = citations(said.text, answer.sources, asked)
+        if _off_topic(said.text, answer.citations, asked, self.sure_similarity) or not polar.holds(
+            said, question, answer.citations
+        ):
             return (yield from self._abstain(answer, withdrawn=True))
         explicit = [c.hit for c in answer.citations if not c.inferred]
-        answer.grounded = not explicit or grounding.support(answer.text, explicit).grounded
+        answer.grounded = not explicit or grounding.support(said.text, explicit).grounded
         if looped:
             # Said only of an answer that stands: a withdrawn one gets the withdrawal alone.
             yield f"\n\n({grounding.cut_short(question)})"
@@ -260,22 +264,24 @@ class Assistant:
         return answer
 
 
-def _off_topic(answer: Answer, asked: Sequence[str], sure_similarity: float) -> bool:
-    """Whether the answer, grounded in its cited passages, comes from something else than
-    what was asked: passages about another subject, or in them, sentences about another
+def _off_topic(
+    text: str, citations: Sequence[Citation], asked: Sequence[str], sure_similarity: float
+) -> bool:
+    """Whether the answer (text), grounded in its cited passages, comes from something else
+    than what was asked: passages about another subject, or in them, sentences about another
     fact; where the retriever matched no cited passage surely, sentences among too few of the
     question's words."""
-    cited = [c.hit for c in answer.citations]
+    cited = [c.hit for c in citations]
     if not cited:
         return False
     if not any(grounding.about(asked, hit) for hit in cited):
         return True
-    if not any(grounding.quote_about(asked, hit, answer.text) for hit in cited):
+    if not any(grounding.quote_about(asked, hit, text) for hit in cited):
         return True
     return not any(
         hit.similarity is None
         or hit.similarity >= sure_similarity
-        or grounding.question_share(asked, hit, answer.text) >= grounding.MIN_SHARE_NEAR_ANSWER
+        or grounding.question_share(asked, hit, text) >= grounding.MIN_SHARE_NEAR_ANSWER
         for hit in cited
     )
 

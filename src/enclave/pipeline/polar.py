@@ -1,0 +1,79 @@
+"""Yes-or-no answers: "Yes [1]" to "Can I download the audit log as a CSV file?".
+
+A bare yes or no names none of its passage's words, so grounding's word checks withdrew every
+such answer, right or wrong. What a yes asserts is the question as a statement, a no its
+denial: that claim is checked against the sources instead. Its words must stand in them (for a
+yes, every number it names too: "five days a week" is no yes where the policy says three), and
+in the cited sentence that says most of it, which must not deny it (a yes) or must (a no:
+"cannot", "nicht", "only"). A question in another language than its passage is not judged
+word by word elsewhere, but a yes or no has nothing else to stand on: it is withdrawn.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from enclave.pipeline import grounding
+from enclave.pipeline.entities import Citation
+from enclave.pipeline.language import language_of
+
+_POLAR = re.compile(r"^\s*(yes|no|ja|nein)\b[\s,.;:!]*", re.IGNORECASE)
+_YES = frozenset({"yes", "ja"})
+# Words that deny what a sentence says ("Administrators cannot shorten the retention").
+_DENIAL = re.compile(
+    r"\b(?:not|no|never|cannot|none|nobody|nicht|nie|niemals|kein\w*)\b|n't\b", re.IGNORECASE
+)
+# Words that restrict it, which answer a question about something beyond them with a no
+# ("may only be opened on company devices").
+_RESTRICTION = re.compile(
+    r"\b(?:only|prohibited|forbidden|nur|verboten|untersagt)\b", re.IGNORECASE
+)
+# Share of the claim's words (beyond the passage's title) the cited sentence must hold.
+MIN_CLAIM_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What an answer asserts, as checked against the sources; polarity True for a yes, False
+    for a no, None for any other answer (whose text is itself the claim)."""
+
+    text: str
+    polarity: bool | None = None
+
+
+def claim(question: str, answer: str) -> Claim:
+    """The claim of an answer: a yes or no (and what follows it, citations included) states
+    the question; a no need not find the numbers asked about ("30 days") in its source."""
+    match = _POLAR.match(answer)
+    if not match:
+        return Claim(answer)
+    yes = match.group(1).lower() in _YES
+    asked = question.strip().rstrip("?")
+    if not yes:
+        asked = " ".join(word for word in asked.split() if not grounding.numbers(word))
+    return Claim(f"{asked} {answer[match.end() :]}".strip(), yes)
+
+
+def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
+    """Whether a cited sentence (its quote) says the yes or no: in the question's language, it
+    holds most of the claim's words beyond its passage's title, and denies or restricts them
+    for a no, denies nothing for a yes. Any other answer holds here."""
+    if said.polarity is None:
+        return True
+    language = language_of(question)
+    for citation in cited:
+        sentence = citation.quote.text if citation.quote else ""
+        if not sentence or grounding.language_of_hit(citation.hit) != language:
+            continue
+        wanted = grounding.terms(said.text) - grounding.terms(citation.hit.title)
+        found = grounding.terms(sentence)
+        if not wanted or len(wanted & found) / len(wanted) < MIN_CLAIM_SHARE:
+            continue
+        denies = bool(_DENIAL.search(sentence))
+        if said.polarity and not denies:
+            return True
+        if not said.polarity and (denies or _RESTRICTION.search(sentence)):
+            return True
+    return False

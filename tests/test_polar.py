@@ -1,0 +1,63 @@
+"""Yes-or-no answers are checked as the statement they make of the question."""
+
+from __future__ import annotations
+
+from enclave.pipeline import grounding
+from enclave.pipeline.entities import Citation, Hit
+from enclave.pipeline.polar import claim, holds
+
+AUDIT = (
+    "Administrators can download the audit log as a CSV file from the settings. "
+    "Administrators cannot shorten the retention below 90 days. "
+    "Confidential exports may only be opened on company devices."
+)
+CSV = "Can I download the audit log as a CSV file?"
+
+
+def cited(text: str, answer: str, title: str = "Audit log", language: str = "en") -> Citation:
+    hit = Hit(1, 1, title, "/audit.md", 0, text, None, (), 0, len(text), language=language)
+    return Citation(1, hit, quote=grounding.quote(answer, hit))
+
+
+def test_a_yes_or_no_states_the_question_and_keeps_its_citations() -> None:
+    yes = claim(CSV, "Yes [1]")
+    assert yes.polarity is True and "download the audit log as a CSV file" in yes.text
+    assert grounding.CITATION_MARK.search(yes.text)
+    assert claim("Kann ich das Log herunterladen?", "Ja, als CSV [1]").polarity is True
+    assert claim(CSV, "nein.").polarity is False
+    # A no denies the number asked about: it need not stand in the source.
+    no = claim("Can administrators shorten the retention to 30 days?", "No [1]")
+    assert no.polarity is False and "30" not in no.text and "shorten" in no.text
+    assert "30" in claim("Can administrators shorten the retention to 30 days?", "Yes").text
+    # Any other answer is its own claim, also one that merely begins with such letters.
+    for answer in ("400 days [1]", "Nobody [2]", "Japan [1]"):
+        assert claim(CSV, answer).text == answer and claim(CSV, answer).polarity is None
+
+
+def test_the_cited_sentence_must_say_the_yes_or_the_no() -> None:
+    yes = claim(CSV, "Yes [1]")
+    assert holds(yes, CSV, [cited(AUDIT, yes.text)])
+    shorten = "Can administrators shorten the retention to 30 days?"
+    no = claim(shorten, "No [1]")
+    assert holds(no, shorten, [cited(AUDIT, no.text)])
+    # The same sentences do not make the opposite answers.
+    assert not holds(claim(CSV, "No [1]"), CSV, [cited(AUDIT, claim(CSV, "No [1]").text)])
+    wrong = claim(shorten, "Yes [1]")
+    assert not holds(wrong, shorten, [cited(AUDIT, wrong.text)])
+    # A restriction answers a question beyond it with a no.
+    home = "Can confidential exports be opened on private laptops?"
+    assert holds(claim(home, "No [1]"), home, [cited(AUDIT, claim(home, "No [1]").text)])
+
+
+def test_a_yes_or_no_without_a_sentence_that_says_it_does_not_hold() -> None:
+    pdf = "Can I export the audit log as a PDF?"
+    said = claim(pdf, "No [1]")
+    # The CSV sentence holds the title's words but not the question's own.
+    assert not holds(said, pdf, [cited(AUDIT, said.text)])
+    assert not holds(said, pdf, [])
+    # Over a passage in another language its words cannot be compared: nothing to stand on.
+    german = "Kann ich das Audit-Log als CSV-Datei herunterladen?"
+    ja = claim(german, "Ja [1]")
+    assert not holds(ja, german, [cited(AUDIT, ja.text)])
+    # Any other answer is judged by grounding's checks alone.
+    assert holds(claim(CSV, "400 days [1]"), CSV, [])
