@@ -21,7 +21,7 @@ from enclave.demo import setup_demo
 from enclave.pipeline import grounding
 from enclave.pipeline.access import Principal
 from enclave.pipeline.answering import Assistant, near_the_best
-from enclave.pipeline.entities import Hit, Usage
+from enclave.pipeline.entities import Answer, Hit, Usage
 from enclave.pipeline.followups import is_follow_up, standalone_query
 from enclave.pipeline.llamacpp import LlamaCppLLM
 from enclave.pipeline.llm import load_llm
@@ -286,6 +286,60 @@ def test_an_answer_from_a_sentence_about_something_else_is_withdrawn(enclave: En
     assert "30 Tage" in right.citations[0].quote.text
 
 
+class PacedLLM(ScriptedLLM):
+    """Plumbing fake: writes the given text, counting the pieces written so far."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.written = 0
+
+    def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None):
+        for piece in super().stream(prompt, max_tokens, usage):
+            self.written += 1
+            yield piece
+
+
+def test_a_short_answer_is_shown_only_once_it_is_checked(enclave: Enclave) -> None:
+    """Held back (the default), a draft the checks take back is never shown; streamed at once
+    (hold 0) it is shown, then withdrawn."""
+    setup_demo(enclave)
+    alice = enclave.store.viewer("alice")
+    question = "Wann warnt Lumen vor dem Ablauf des Zertifikats?"
+
+    def streamed(text: str, hold: int) -> tuple[Answer, str]:
+        assistant = Assistant(enclave.retriever, ScriptedLLM(text), 4096, 200, hold_chars=hold)
+        pieces: list[str] = []
+        return assistant.ask(alice, question, on_token=pieces.append), "".join(pieces)
+
+    answer, seen = streamed("18:00 Uhr", enclave.settings.answer_hold_chars)
+    assert answer.abstained and seen == ABSTAIN_DE
+    answer, seen = streamed("18:00 Uhr", 0)
+    assert answer.abstained and seen.startswith("18:00 Uhr") and seen.endswith(ABSTAIN_DE)
+    assert grounding.WITHDRAWN["de"] in seen
+    # One that stands is shown whole once checked, its mark naming the passage matched to it.
+    answer, seen = streamed("30 Tage", enclave.settings.answer_hold_chars)
+    assert not answer.abstained and answer.citations[0].inferred
+    assert seen == answer.text == f"30 Tage [{answer.citations[0].number}]"
+    assert answer.citations[0].hit.file_name == "produkthandbuch-wartung.md"
+    # Longer than the hold, it streams as it is written.
+    long = (
+        "Lumen keeps audit log entries for 400 days. Entries older than 400 days are removed "
+        "by the nightly maintenance job. [1]"
+    )
+    llm = PacedLLM(long)
+    stream = Assistant(enclave.retriever, llm, 4096, 200, hold_chars=40).stream(
+        alice, "How long does the audit log keep entries?"
+    )
+    pieces = iter(stream)
+    first = next(pieces)
+    assert len(first) > 40 and llm.written < len(long.split(" "))
+    assert first + "".join(pieces) == long and not stream.answer.abstained  # type: ignore[union-attr]
+    # ENCLAVE_ANSWER_HOLD_CHARS reaches the assistant the application builds.
+    assert enclave.settings.answer_hold_chars == 160
+    enclave.settings = replace(enclave.settings, answer_hold_chars=12)
+    assert enclave.assistant.hold_chars == 12
+
+
 def test_an_answer_from_a_weak_match_needs_the_questions_words_near_it(
     enclave: Enclave, tmp_path: Path
 ) -> None:
@@ -491,8 +545,10 @@ def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
     assert not shorter.abstained and shorter.text.lower().startswith("no"), shorter.text
     assert "cannot shorten" in shorter.citations[0].quote.text
     # The policy allows three days: the model's "yes" is withdrawn.
-    five = ask(bob, "Can I work from home five days a week?")
+    seen: list[str] = []
+    five = ask(bob, "Can I work from home five days a week?", on_token=seen.append)
     assert five.abstained and not five.citations
+    assert "".join(seen) == ABSTAIN_EN  # held back until checked: the "yes" was never shown
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from enclave.pipeline import grounding, polar
@@ -24,6 +26,7 @@ from enclave.pipeline.store import Viewer
 
 # Characters per token is about 4 in English text; keep a margin for German compounds.
 _CHARS_PER_TOKEN = 3
+_MARK_AFTER_SPACE = re.compile(rf"\s*{grounding.CITATION_MARK.pattern}")
 
 
 def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> list[Citation]:
@@ -85,6 +88,17 @@ def _holds(text: str, hits: Sequence[Hit], asked: Sequence[str]) -> bool:
     return not asked or any(grounding.about(asked, hit) for hit in hits)
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """What the model wrote; looped: stopped at a loop; unsure: stopped before its first token
+    (LLM.stream); shown: streamed to the caller (not all of it held back)."""
+
+    text: str
+    looped: bool = False
+    unsure: bool = False
+    shown: bool = False
+
+
 class AskOptions(TypedDict, total=False):
     """How to answer: search string (default: the question, made standalone if it follows up
     on history), number of sources, search on, earlier (question, answer) turns."""
@@ -108,6 +122,7 @@ class Assistant:
         min_similarity_across: float | None = None,
         source_margin: float = ALL_SOURCES,
         sure_similarity: float = 0.0,
+        hold_chars: int = 0,
     ):
         self.retriever = retriever
         self.llm = llm
@@ -120,6 +135,8 @@ class Assistant:
         self.source_margin = source_margin
         # Below it a cited passage needs the question's words around the answer's sentence.
         self.sure_similarity = sure_similarity
+        # An answer up to this long is shown only once checked (0: streamed as generated).
+        self.hold_chars = hold_chars
         # What is left of the context window for sources after instruction, worked examples,
         # question and answer.
         self.max_source_chars = max(
@@ -167,7 +184,7 @@ class Assistant:
         question, use_search = answer.question, answer.used_search
         if not use_search:
             prompt = build_prompt_without_sources(question)
-            answer.text, _, _ = yield from self._complete(prompt, answer.usage)
+            answer.text = (yield from self._complete(prompt, answer.usage, hold=0)).text
             return answer
         answer.search_query = search or standalone_query(question, history, self.llm, answer.usage)
         sources = self.retriever.search(viewer, answer.search_query, k)
@@ -179,40 +196,52 @@ class Assistant:
         # A long question leaves less room for sources in the same window.
         prompt = build_prompt(question, sources, max(1000, self.max_source_chars - len(question)))
         answer.sources = sources[: prompt.source_count]
-        answer.text, looped, unsure = yield from self._complete(prompt, answer.usage)
-        if unsure:
+        draft = yield from self._complete(prompt, answer.usage, self.hold_chars)
+        return (yield from self._settle(answer, draft))
+
+    def _settle(self, answer: Answer, draft: _Draft) -> Generator[str, None, Answer]:
+        """The draft checked against the passages shown: the answer, or an abstention. A draft
+        still held back is shown only once it stands; one already shown is withdrawn."""
+        question, shown = answer.question, draft.shown
+        if draft.unsure:
             # The model's first token was one it gave too little probability: nothing was
             # streamed, and such answers were mostly wrong (benchmarks/answers.md).
             return (yield from self._abstain(answer, withdrawn=False))
-        if looped:
+        answer.text = draft.text
+        if draft.looped:
             # Keep what came before the loop if it stands on its own and in the sources.
             answer.text = before_loop(answer.text)
             if not answer.text:
-                return (yield from self._abstain(answer, withdrawn=True))
-        shown, answer.text = answer.text, grounding.without_echoes(answer.text, answer.sources)
+                return (yield from self._abstain(answer, withdrawn=shown))
+        written, answer.text = answer.text, grounding.without_echoes(answer.text, answer.sources)
         if grounding.says_unknown(answer.text):
             # Withdrawn where something was shown: a loop, or a source's heading echoed.
-            withdrawn = looped or answer.text != shown
+            withdrawn = shown and (draft.looped or answer.text != written)
             if shown and not withdrawn:
                 yield "\n\n"  # the model's own "I do not know." stays, apart from what follows
             return (yield from self._abstain(answer, withdrawn=withdrawn))
         if grounding.restates(question, answer.text):
             # The question turned into a statement is no answer, grounded or not.
-            return (yield from self._abstain(answer, withdrawn=True))
+            return (yield from self._abstain(answer, withdrawn=shown))
         # A yes or no is checked as the statement it makes of the question.
         said = polar.claim(question, answer.text)
         if not grounding.support(said.text, answer.sources).grounded:
             # What the model wrote does not stand in any passage it was shown.
-            return (yield from self._abstain(answer, withdrawn=True))
+            return (yield from self._abstain(answer, withdrawn=shown))
         asked = (question, answer.search_query)
         answer.citations = citations(said.text, answer.sources, asked)
         if _off_topic(said.text, answer.citations, asked, self.sure_similarity):
-            return (yield from self._abstain(answer, withdrawn=True))
+            return (yield from self._abstain(answer, withdrawn=shown))
         if not polar.holds(said, question, answer.citations):
-            return (yield from self._abstain(answer, withdrawn=True))
+            return (yield from self._abstain(answer, withdrawn=shown))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(said.text, explicit).grounded
-        if looped:
+        if not shown:
+            if answer.citations and answer.citations[0].inferred:
+                # Not shown yet: its mark can name the passage matched to it, not the model's.
+                answer.text = _marked(answer.text, answer.citations[0].number)
+            yield answer.text
+        if draft.looped:
             # Said only of an answer that stands: a withdrawn one gets the withdrawal alone.
             yield f"\n\n({grounding.cut_short(question)})"
         return answer
@@ -229,29 +258,29 @@ class Assistant:
         scored = [hit for hit in sources if hit.similarity is not None]
         return not scored or any(hit.similarity >= threshold(hit) for hit in scored)  # type: ignore[operator]
 
-    def _complete(
-        self, prompt: Prompt, usage: Usage
-    ) -> Generator[str, None, tuple[str, bool, bool]]:
-        """Stream the model's tokens; stop at the first sign of a loop.
-
-        (text, looped, unsure: the model stopped before its first token, see LLM.stream).
-        """
+    def _complete(self, prompt: Prompt, usage: Usage, hold: int) -> Generator[str, None, _Draft]:
+        """Stream the model's tokens; stop at the first sign of a loop. Nothing is streamed
+        until the text grows past hold characters: a draft that short is shown, if at all, once
+        it is checked."""
         guard = RepetitionGuard()
         # Trailing space is held back until text follows it: a model that ends its answer
         # with blank lines would leave them between the answer and what the caller adds.
-        held = ""
+        held, shown = "", False
         with closing(self.llm.stream(prompt, self.max_answer_tokens, usage)) as tokens:
             while True:
                 try:
                     piece = next(tokens)
                 except StopIteration as end:
-                    return guard.text.strip(), False, bool(end.value)
-                visible = (held + piece).rstrip()
-                held = (held + piece)[len(visible) :]
-                if visible:
-                    yield visible
+                    return _Draft(guard.text.strip(), unsure=bool(end.value), shown=shown)
+                held += piece
+                if shown or len(held) > hold:
+                    visible = held.rstrip()
+                    held = held[len(visible) :]
+                    if visible:
+                        shown = True
+                        yield visible
                 if guard.degenerate(piece):
-                    return guard.text.strip(), True, False
+                    return _Draft(guard.text.strip(), looped=True, shown=shown)
 
     def _abstain(self, answer: Answer, withdrawn: bool) -> Generator[str, None, Answer]:
         """Say plainly that the documents do not answer this; cite nothing.
@@ -262,6 +291,11 @@ class Assistant:
         yield f"\n\n({grounding.withdrawal(answer.question)}) {text}" if withdrawn else text
         answer.text, answer.abstained, answer.citations = text, True, []
         return answer
+
+
+def _marked(text: str, number: int) -> str:
+    """The answer with its citation marks, if any, replaced by one mark of source number."""
+    return f"{_MARK_AFTER_SPACE.sub('', text).rstrip()} [{number}]"
 
 
 def _off_topic(

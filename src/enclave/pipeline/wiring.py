@@ -133,6 +133,7 @@ class Enclave:
             self.min_similarity_across,
             self.source_margin,
             self.sure_similarity,
+            self.settings.answer_hold_chars,
         )
 
     def warm_up(self) -> None:
