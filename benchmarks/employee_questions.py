@@ -47,6 +47,8 @@ ANSWERABLE = [
     ("alice", "When is the company party?", r"11\.? (december|dezember)"),
     ("alice", "Ab wann gibt es vegetarisches Essen in der Kantine?", r"januar"),
     ("alice", "How do I make a backup of Lumen?", r"lumenctl backup"),
+    # The model joins the restore command to the backup's options (verbatim.py).
+    ("alice", "How do I restore a backup?", r"lumenctl restore(?! --)"),
     ("alice", "Which identity providers work for single sign-on?", r"saml|openid"),
     ("alice", "Wie stark wächst die Telemetriedatenbank pro Monat?", r"2 ?gb"),
     ("alice", "How long does the audit log keep entries?", r"400"),

@@ -340,6 +340,23 @@ def test_a_short_answer_is_shown_only_once_it_is_checked(enclave: Enclave) -> No
     assert enclave.assistant.hold_chars == 12
 
 
+def test_a_command_the_passages_do_not_hold_is_never_shown(enclave: Enclave) -> None:
+    """Qwen2.5-Coder-1.5B joins the restore command to the backup command's options."""
+    setup_demo(enclave)
+    alice, question = enclave.store.viewer("alice"), "How do I restore a backup?"
+    joined = "`lumenctl restore --target /srv/backup` [1]"
+    for hold in (160, 0):
+        pieces: list[str] = []
+        assistant = Assistant(enclave.retriever, ScriptedLLM(joined), 4096, 200, hold_chars=hold)
+        answer = assistant.ask(alice, question, on_token=pieces.append)
+        if hold:  # held back: the passage's own command, with the sentence that gives it
+            assert not answer.abstained and answer.text == "".join(pieces)
+            assert answer.text.startswith("`lumenctl restore` [")
+            assert "Restoring is done with `lumenctl restore`" in answer.citations[0].quote.text  # type: ignore[union-attr]
+        else:  # streamed: withdrawn
+            assert answer.abstained and "".join(pieces).endswith(ABSTAIN_EN)
+
+
 def test_an_answer_from_a_weak_match_needs_the_questions_words_near_it(
     enclave: Enclave, tmp_path: Path
 ) -> None:
@@ -549,6 +566,16 @@ def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
     five = ask(bob, "Can I work from home five days a week?", on_token=seen.append)
     assert five.abstained and not five.citations
     assert "".join(seen) == ABSTAIN_EN  # held back until checked: the "yes" was never shown
+
+
+def test_the_default_models_command_is_the_passages_own(
+    enclave: Enclave, default_llm: LlamaCppLLM
+) -> None:
+    # It joins the restore command to the backup command's options (both in one passage).
+    enclave, _ = counted_demo(enclave, default_llm)
+    restore = enclave.assistant.ask(enclave.store.viewer("alice"), "How do I restore a backup?")
+    assert "`lumenctl restore`" in restore.text and "--target" not in restore.text, restore.text
+    assert restore.citations[0].hit.file_name == "lumen-handbook.md"
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from enclave.pipeline.prompting import (
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.retrieval import Retriever
 from enclave.pipeline.store import Viewer
+from enclave.pipeline.verbatim import verbatim
 
 # Characters per token is about 4 in English text; keep a margin for German compounds.
 _CHARS_PER_TOKEN = 3
@@ -223,6 +224,11 @@ class Assistant:
         if grounding.restates(question, answer.text):
             # The question turned into a statement is no answer, grounded or not.
             return (yield from self._abstain(answer, withdrawn=shown))
+        mended = verbatim(answer.text, answer.sources)
+        if mended is None or (shown and mended != answer.text):
+            # Its command stands in no passage (a held one gets the passage's own instead).
+            return (yield from self._abstain(answer, withdrawn=shown))
+        answer.text = mended
         # A yes or no is checked as the statement it makes of the question.
         said = polar.claim(question, answer.text)
         if not grounding.support(said.text, answer.sources).grounded:
