@@ -170,6 +170,25 @@ def test_ask_with_search_cites_permitted_chunks(data_dir: Path) -> None:
             assert source["chunk_id"] == citation["chunk_id"]
 
 
+def test_ask_shows_it_is_working_until_the_answer_comes(data_dir: Path) -> None:
+    """Searching, reading and checking take seconds before the first piece: a terminal shows
+    a spinner on stderr meanwhile (rich takes TTY_* to stand for a terminal), never on stdout."""
+    question = "Which port does the web console use?"
+    terminal = {"TTY_INTERACTIVE": "1", "TTY_COMPATIBLE": "1"}
+    result = subprocess.run(
+        [*ENCLAVE, "ask", question, "--as", "alice", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "ENCLAVE_LLM_THREADS": "2"} | terminal,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Searching your documents" in result.stderr
+    assert "Searching" not in result.stdout and "8443" in result.stdout
+    # Not a terminal: nothing on stderr.
+    assert run(data_dir, "ask", question, "--as", "alice").stderr == ""
+
+
 @pytest.mark.slow
 def test_ask_with_separate_search_and_k(data_dir: Path) -> None:
     results = {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +19,7 @@ from enclave.cli.common import (
     counted,
     emit,
     enclave,
+    err,
     excerpt,
     load_settings,
     out,
@@ -129,14 +132,15 @@ def ask(
         with enclave(data_dir, as_json, llm_model=llm_model) as instance:
             if not no_search:
                 warn_unknown(instance, user)
-            answer = instance.assistant.ask(
-                instance.store.viewer(user),
-                question,
-                search=search_query,
-                k=k,
-                use_search=not no_search,
-                on_token=None if as_json else stream_token,
-            )
+            with printing(as_json) as print_piece:
+                answer = instance.assistant.ask(
+                    instance.store.viewer(user),
+                    question,
+                    search=search_query,
+                    k=k,
+                    use_search=not no_search,
+                    on_token=print_piece,
+                )
             instance.store.record(audit.asked(user, "cli", answer))
         result = answer_json(answer, user, k)
     if as_json:
@@ -151,10 +155,13 @@ def ask_server(remote: Remote, user: str, body: dict[str, Any], as_json: bool) -
         result = remote.request("POST", "/api/ask", user, json=body | {"stream": False}).json()
     else:
         result = {}
-        with remote.stream("/api/ask", user, body | {"stream": True}) as response:
+        with (
+            printing(as_json) as print_piece,
+            remote.stream("/api/ask", user, body | {"stream": True}) as response,
+        ):
             for event, data in server_events(response):
                 if event == "token":
-                    stream_token(data["text"])
+                    print_piece(data["text"])
                 elif event == "answer":
                     result = data
                 elif event == "error":
@@ -163,9 +170,26 @@ def ask_server(remote: Remote, user: str, body: dict[str, Any], as_json: bool) -
     return result
 
 
-def stream_token(piece: str) -> None:
-    sys.stdout.write(piece)
-    sys.stdout.flush()
+@contextmanager
+def printing(as_json: bool) -> Iterator[Callable[[str], None] | None]:
+    """What prints the answer's pieces on stdout as they come (None with --json). Until the
+    first, a spinner on stderr (on a terminal) says the answer is being worked on: searching,
+    reading and checking take seconds before anything is shown."""
+    if as_json:
+        yield None
+        return
+    status = err.status("Searching your documents and writing the answer…")
+    status.start()
+
+    def print_piece(piece: str) -> None:
+        status.stop()
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    try:
+        yield print_piece
+    finally:
+        status.stop()
 
 
 def print_answer_footer(answer: dict[str, Any]) -> None:
