@@ -49,6 +49,9 @@ ANSWERABLE = [
     ("alice", "How do I make a backup of Lumen?", r"lumenctl backup"),
     # The model joins the restore command to the backup's options (verbatim.py).
     ("alice", "How do I restore a backup?", r"lumenctl restore(?! --)"),
+    # It answers these two with the backup command and `apt install` (verbatim.py).
+    ("alice", "How do I restore a backup of Lumen?", r"lumenctl restore(?! --)"),
+    ("alice", "How do I create the Lumen configuration?", r"lumenctl init"),
     ("alice", "Which identity providers work for single sign-on?", r"saml|openid"),
     ("alice", "Wie stark wächst die Telemetriedatenbank pro Monat?", r"2 ?gb"),
     ("alice", "How long does the audit log keep entries?", r"400"),

@@ -576,6 +576,13 @@ def test_the_default_models_command_is_the_passages_own(
     restore = enclave.assistant.ask(enclave.store.viewer("alice"), "How do I restore a backup?")
     assert "`lumenctl restore`" in restore.text and "--target" not in restore.text, restore.text
     assert restore.citations[0].hit.file_name == "lumen-handbook.md"
+    # Asked how to create the configuration it quotes `apt install lumen-server`, the first
+    # command of the sentence saying "then run `lumenctl init` to create the configuration".
+    create = enclave.assistant.ask(
+        enclave.store.viewer("alice"), "How do I create the Lumen configuration?"
+    )
+    assert "`lumenctl init`" in create.text and "apt" not in create.text, create.text
+    assert "`lumenctl init` to create" in create.citations[0].quote.text  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

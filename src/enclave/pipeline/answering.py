@@ -224,9 +224,10 @@ class Assistant:
         if grounding.restates(question, answer.text):
             # The question turned into a statement is no answer, grounded or not.
             return (yield from self._abstain(answer, withdrawn=shown))
-        mended = verbatim(answer.text, answer.sources)
+        mended = verbatim(answer.text, answer.sources, question)
         if mended is None or (shown and mended != answer.text):
-            # Its command stands in no passage (a held one gets the passage's own instead).
+            # Its command stands in no passage, or is not the one given for the action asked
+            # (a held one gets the passage's own instead).
             return (yield from self._abstain(answer, withdrawn=shown))
         answer.text = mended
         # A yes or no is checked as the statement it makes of the question.
