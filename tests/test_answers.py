@@ -561,6 +561,10 @@ def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
     shorter = ask(alice, "Can administrators shorten the audit log retention to 30 days?")
     assert not shorter.abstained and shorter.text.lower().startswith("no"), shorter.text
     assert "cannot shorten" in shorter.citations[0].quote.text
+    # It answers this English question "nein [1]": said in the question's language.
+    printing = ask(bob, "Can I print personnel files at home?")
+    assert printing.text.startswith("No [1]"), printing.text
+    assert "not permitted" in printing.citations[0].quote.text
     # The policy allows three days: the model's "yes" is withdrawn.
     seen: list[str] = []
     five = ask(bob, "Can I work from home five days a week?", on_token=seen.append)

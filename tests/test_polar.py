@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Citation, Hit
-from enclave.pipeline.polar import claim, holds
+from enclave.pipeline.polar import claim, holds, in_language
 
 AUDIT = (
     "Administrators can download the audit log as a CSV file from the settings. "
@@ -61,3 +61,13 @@ def test_a_yes_or_no_without_a_sentence_that_says_it_does_not_hold() -> None:
     assert not holds(ja, german, [cited(AUDIT, ja.text)])
     # Any other answer is judged by grounding's checks alone.
     assert holds(claim(CSV, "400 days [1]"), CSV, [])
+
+
+def test_a_yes_or_no_is_said_in_the_questions_language() -> None:
+    english, german = "Can I print personnel files at home?", "Darf ich Akten drucken?"
+    assert in_language(english, "nein [1]") == "No [1]"
+    assert in_language(english, "Ja, an drei Tagen [2]") == "Yes, an drei Tagen [2]"
+    assert in_language(german, "No [1]") == "Nein [1]"
+    assert in_language(german, "yes [1]") == "Ja [1]"
+    for kept in ("no [1]", "Yes [1]", "the team lead [1]", "Nobody [1]"):
+        assert in_language(english, kept) == kept

@@ -244,6 +244,7 @@ class Assistant:
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(said.text, explicit).grounded
         if not shown:
+            answer.text = polar.in_language(question, answer.text)
             if answer.citations and answer.citations[0].inferred:
                 # Not shown yet: its mark can name the passage matched to it, not the model's.
                 answer.text = _marked(answer.text, answer.citations[0].number)

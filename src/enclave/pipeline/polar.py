@@ -32,6 +32,8 @@ _RESTRICTION = re.compile(
 )
 # Share of the claim's words (beyond the passage's title) the cited sentence must hold.
 MIN_CLAIM_SHARE = 0.5
+# A yes and a no in each language an answer is given in.
+_SAID = {"en": ("Yes", "No"), "de": ("Ja", "Nein")}
 
 
 @dataclass(frozen=True)
@@ -77,3 +79,18 @@ def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
         if not said.polarity and (denies or _RESTRICTION.search(sentence)):
             return True
     return False
+
+
+def in_language(question: str, answer: str) -> str:
+    """The answer with a leading yes or no in the question's language: the worked examples
+    are partly German, and Qwen2.5-Coder-1.5B answers "Can I print personnel files at home?"
+    with "nein [1]"."""
+    match = _POLAR.match(answer)
+    said = _SAID.get(language_of(question))
+    if not match or said is None:
+        return answer
+    word = match.group(1)
+    if word.lower() in {w.lower() for w in said}:
+        return answer
+    meant = said[0] if word.lower() in _YES else said[1]
+    return f"{answer[: match.start(1)]}{meant}{answer[match.end(1) :]}"
