@@ -58,6 +58,8 @@ ANSWERABLE = [
     ("alice", "Where does the company party take place?", r"canteen|kantine"),
     ("alice", "How do I get a copy of the audit log?", r"download|settings › security › audit"),
     ("alice", "How do I send audit log entries to Splunk?", r"syslog|forwarding"),
+    # An e-mail's author stands in its "From:" line only (grounding._stated).
+    ("alice", "Who wrote the notes from the all-hands meeting?", r"katrin vogel"),
     ("bob", "How many days a week can I work from home?", r"\b(3|three|drei)\b"),
     ("bob", "How much is the home office allowance?", r"30 ?(euro|€)"),
     ("bob", "Bis wann kann ich Resturlaub nehmen?", r"31\.? (märz|march)|march 31"),

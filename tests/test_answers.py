@@ -589,6 +589,17 @@ def test_the_default_models_command_is_the_passages_own(
     assert "`lumenctl init` to create" in create.citations[0].quote.text  # type: ignore[union-attr]
 
 
+def test_the_default_model_says_who_wrote_an_email(
+    enclave: Enclave, default_llm: LlamaCppLLM
+) -> None:
+    # Its "Katrin Vogel [1]" was withdrawn: the header's "From:" line holds no question word.
+    enclave, _ = counted_demo(enclave, default_llm)
+    asked = "Who wrote the notes from the all-hands meeting?"
+    author = enclave.assistant.ask(enclave.store.viewer("alice"), asked)
+    assert not author.abstained and "Katrin Vogel" in author.text, author.text
+    assert author.citations[0].hit.file_name == "2026-10-14-all-hands.eml"
+
+
 @pytest.mark.parametrize(
     ("question", "title", "text", "word"),
     [

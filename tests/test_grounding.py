@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from enclave.pipeline import grounding
@@ -92,6 +94,26 @@ def test_the_answers_sentence_must_be_about_the_question() -> None:
     assert not grounding.quote_about(["Wann ist Lumen erreichbar?"], passage, "18:00 Uhr")
     # An English question is not judged by a German sentence's words.
     assert grounding.quote_about(["When does Lumen warn?"], passage, "18:00 Uhr")
+
+
+def test_an_emails_from_line_says_who_wrote_and_sent_it() -> None:
+    header = (
+        "From: Katrin Vogel <katrin.vogel@nordlicht.example>\nTo: all-staff@nordlicht.example\n"
+        "Subject: Notes from the October all-hands meeting"
+    )
+    mail = Hit(
+        3, 3, "Notes from the October all-hands meeting", "/a.eml", 0, header, None, (), 0, 99
+    )
+    for asked in (
+        "Who wrote the notes from the all-hands meeting?",
+        "Who sent the notes from the all-hands meeting?",
+        "Wer hat die Notizen zum All-Hands-Meeting geschrieben?",
+    ):
+        assert grounding.quote_about([asked], mail, "Katrin Vogel")
+        assert grounding.question_share([asked], mail, "Katrin Vogel") == 1.0
+    # Only a From: line says so.
+    forwarded = replace(mail, text=header.replace("From:", "Cc:"))
+    assert not grounding.quote_about(["Who wrote the notes?"], forwarded, "Katrin Vogel")
 
 
 def test_a_sections_heading_speaks_for_its_sentences() -> None:

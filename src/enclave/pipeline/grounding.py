@@ -152,6 +152,14 @@ def _key(word: str) -> str:
     return word[:6]
 
 
+_FROM_LINE = re.compile(r"^(?:From|Von):", re.MULTILINE)
+_AUTHORSHIP = frozenset(
+    _key(word)
+    for word in "wrote written sent sender author schrieb geschrieben geschickt gesendet "
+    "verfasst absender".split()
+)
+
+
 def _on_the_hour(text: str) -> str:
     """Times on the hour as their hour: "14:00 Uhr" says what "14 Uhr" says."""
     return _FULL_HOUR.sub(r"\1", text)
@@ -240,13 +248,21 @@ def _asked_of(questions: Iterable[str], hit: Hit) -> tuple[list[set[str]], set[s
     return [w for w in wanted if w], terms(" ".join(hit.heading_path)) - titled
 
 
+def _stated(text: str) -> set[str]:
+    """What a passage's text says, as terms: its words, and for an e-mail header's "From:"
+    line (mail.py) that someone wrote and sent it ("Who wrote the notes …?" names no word of
+    "From: Katrin Vogel <…>")."""
+    found = terms(text)
+    return found | _AUTHORSHIP if _FROM_LINE.search(text) else found
+
+
 def _saying(hit: Hit, answer: str) -> Iterator[tuple[list[tuple[int, int]], int, set[str]]]:
     """Each sentence of hit that shares a word or number with the answer: (the passage's
     sentence spans, the sentence's index among them, its words and numbers)."""
     said = terms(answer) | numbers(answer)
     spans = sentence_spans(hit.text, language_of_hit(hit))
     for i, (start, end) in enumerate(spans):
-        sentence = terms(hit.text[start:end]) | numbers(hit.text[start:end])
+        sentence = _stated(hit.text[start:end]) | numbers(hit.text[start:end])
         if said & sentence:
             yield spans, i, sentence
 
@@ -277,7 +293,7 @@ def question_share(questions: Iterable[str], hit: Hit, answer: str) -> float:
     best = 0.0
     for spans, i, _ in _saying(hit, answer):
         around = hit.text[spans[max(0, i - 1)][0] : spans[min(len(spans) - 1, i + 1)][1]]
-        found = terms(around) | headed
+        found = _stated(around) | headed
         best = max(best, *(len(w & found) / len(w) for w in wanted))
     return best
 
