@@ -67,6 +67,12 @@ class Settings:
     # checks take back is never shown. 0 streams every answer as generated. 97-100 % of the
     # default model's XQuAD answers are shorter (p50 15 characters).
     answer_hold_chars: int = 160
+    # "on": where no readable passage is surely about a question (below the embedding model's
+    # sure similarity), the model translates it (English <-> German) and, if a passage is
+    # surely about the translation, answers from those found for it (pipeline/translation.py).
+    # Off by default: it answered more of the demo's cross-language questions but fewer of
+    # XQuAD's German questions over English paragraphs, and costs a model call (README).
+    translate_queries: str = "off"
     # "on": answers from sources are held by a grammar to quotes of them (llama.cpp only);
     # "auto": for the catalogue models measured to answer better so.
     llm_quote: str = "auto"
@@ -151,6 +157,10 @@ class Settings:
             raise ConfigError("ENCLAVE_SOURCE_MARGIN must be 0 or more (2 shows all k sources)")
         if self.answer_hold_chars < 0:
             raise ConfigError("ENCLAVE_ANSWER_HOLD_CHARS must be 0 (stream at once) or more")
+        if self.translate_queries not in ("on", "off"):
+            raise ConfigError(
+                f"ENCLAVE_TRANSLATE_QUERIES must be on or off, not {self.translate_queries!r}"
+            )
         if not 0 <= self.chunk_overlap < 0.5:
             raise ConfigError("ENCLAVE_CHUNK_OVERLAP must be a fraction in [0, 0.5)")
         return replace(self, data_dir=self.data_dir.expanduser().resolve())

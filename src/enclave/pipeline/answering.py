@@ -23,6 +23,7 @@ from enclave.pipeline.prompting import (
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.retrieval import Retriever
 from enclave.pipeline.store import Viewer
+from enclave.pipeline.translation import translated
 from enclave.pipeline.verbatim import verbatim
 
 # Characters per token is about 4 in English text; keep a margin for German compounds.
@@ -124,6 +125,7 @@ class Assistant:
         source_margin: float = ALL_SOURCES,
         sure_similarity: float = 0.0,
         hold_chars: int = 0,
+        translate: bool = False,
     ):
         self.retriever = retriever
         self.llm = llm
@@ -138,6 +140,8 @@ class Assistant:
         self.sure_similarity = sure_similarity
         # An answer up to this long is shown only once checked (0: streamed as generated).
         self.hold_chars = hold_chars
+        # Where no passage is surely about a question, search again with its translation.
+        self.translate = translate
         # What is left of the context window for sources after instruction, worked examples,
         # question and answer.
         self.max_source_chars = max(
@@ -188,8 +192,10 @@ class Assistant:
             answer.text = (yield from self._complete(prompt, answer.usage, hold=0)).text
             return answer
         answer.search_query = search or standalone_query(question, history, self.llm, answer.usage)
-        sources = self.retriever.search(viewer, answer.search_query, k)
-        if not sources or not self._about_it(answer.search_query, sources):
+        sources = self._search(viewer, answer, k)
+        if not sources or not self._about_it(
+            answer.translated_query or answer.search_query, sources
+        ):
             # Nothing the user may read is about the question: the model is not asked at all
             # (a small model answers anyway, from whatever it is shown).
             return (yield from self._abstain(answer, withdrawn=False))
@@ -199,6 +205,25 @@ class Assistant:
         answer.sources = sources[: prompt.source_count]
         draft = yield from self._complete(prompt, answer.usage, self.hold_chars)
         return (yield from self._settle(answer, draft))
+
+    def _search(self, viewer: Viewer, answer: Answer, k: int) -> list[Hit]:
+        """The passages found for the search query; where none is surely about it, those
+        found for its translation instead if one of them is (translation.py;
+        answer.translated_query says so)."""
+        query = answer.search_query or answer.question
+        sources = self.retriever.search(viewer, query, k)
+        # Nothing readable at all: nothing to search for in another language either.
+        if not sources or not self.translate or _best(sources) >= self.sure_similarity:
+            return sources
+        other = translated(query, self.llm, answer.usage)
+        found = self.retriever.search(viewer, other, k) if other else []
+        # Only a passage surely about the translation: across languages the word checks do not
+        # judge, and a weak match found so answered alice's "How many days a week can I work
+        # from home?" (she may not read the policy) with the canteen's "jeden Tag".
+        if _best(found) < self.sure_similarity:
+            return sources
+        answer.translated_query = other
+        return found
 
     def _settle(self, answer: Answer, draft: _Draft) -> Generator[str, None, Answer]:
         """The draft checked against the passages shown: the answer, or an abstention. A draft
@@ -230,8 +255,10 @@ class Assistant:
             # (a held one gets the passage's own instead).
             return (yield from self._abstain(answer, withdrawn=shown))
         answer.text = mended
-        # A yes or no is checked as the statement it makes of the question.
-        said = polar.claim(question, answer.text)
+        # A yes or no is checked as the statement it makes of the question: of its translation
+        # where the passages were found for that.
+        stated = answer.translated_query or question
+        said = polar.claim(stated, answer.text)
         if not grounding.support(said.text, answer.sources).grounded:
             # What the model wrote does not stand in any passage it was shown.
             return (yield from self._abstain(answer, withdrawn=shown))
@@ -239,7 +266,7 @@ class Assistant:
         answer.citations = citations(said.text, answer.sources, asked)
         if _off_topic(said.text, answer.citations, asked, self.sure_similarity):
             return (yield from self._abstain(answer, withdrawn=shown))
-        if not polar.holds(said, question, answer.citations):
+        if not polar.holds(said, stated, answer.citations):
             return (yield from self._abstain(answer, withdrawn=shown))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(said.text, explicit).grounded
@@ -299,6 +326,11 @@ class Assistant:
         yield f"\n\n({grounding.withdrawal(answer.question)}) {text}" if withdrawn else text
         answer.text, answer.abstained, answer.citations = text, True, []
         return answer
+
+
+def _best(hits: Sequence[Hit]) -> float:
+    """The highest similarity among hits (0 where none has one)."""
+    return max((hit.similarity or 0.0 for hit in hits), default=0.0)
 
 
 def _marked(text: str, number: int) -> str:

@@ -161,3 +161,6 @@ class Answer:
     # Every fact of the answer stands in the passages it cites (False: flagged to the reader).
     grounded: bool = True
     usage: Usage = field(default_factory=Usage)
+    # The search query in the documents' other language, where its passages were answered
+    # from (translation.py).
+    translated_query: str | None = None

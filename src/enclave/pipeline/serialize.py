@@ -57,6 +57,7 @@ def answer_json(answer: Answer, user: str, k: int) -> dict[str, Any]:
         "abstained": answer.abstained,
         "grounded": answer.grounded,
         "search_query": answer.search_query,
+        "translated_query": answer.translated_query,
         "k": k,
         "usage": answer.usage.counted(),
         "model": answer.model,

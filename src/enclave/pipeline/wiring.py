@@ -134,6 +134,7 @@ class Enclave:
             self.source_margin,
             self.sure_similarity,
             self.settings.answer_hold_chars,
+            self.settings.translate_queries == "on",
         )
 
     def warm_up(self) -> None:
