@@ -196,7 +196,7 @@ class Assistant:
         if not sources or not self._about_it(
             answer.translated_query or answer.search_query, sources
         ):
-            # Nothing the user may read is about the question: the model is not asked at all
+            # Nothing the user may read is about the question: the model is not asked to answer
             # (a small model answers anyway, from whatever it is shown).
             return (yield from self._abstain(answer, withdrawn=False))
         sources = near_the_best(sources, self.source_margin)
