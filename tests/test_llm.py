@@ -18,7 +18,7 @@ from enclave.pipeline.answering import Assistant, citations
 from enclave.pipeline.catalogue import resolve
 from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.llamacpp import LlamaCppLLM
-from enclave.pipeline.llm import LLMError, OpenAICompatibleLLM
+from enclave.pipeline.llm import LLMError, OpenAICompatibleLLM, first_line
 from enclave.pipeline.prompting import (
     COMPLETION_STOP,
     EXAMPLES,
@@ -216,6 +216,36 @@ def test_openai_backend_unreachable_server_is_a_clear_error() -> None:
     llm = OpenAICompatibleLLM(f"http://127.0.0.1:{free_port()}/v1", "any", timeout=2)
     with pytest.raises(LLMError, match="ENCLAVE_LLM_BASE_URL"):
         list(llm.stream(build_prompt_without_sources("hi"), max_tokens=4))
+
+
+class PiecesLLM:
+    """Plumbing fake: yields the given pieces and notes how many were taken."""
+
+    name = "pieces"
+
+    def __init__(self, *pieces: str) -> None:
+        self.pieces, self.taken, self.closed = pieces, 0, False
+
+    def stream(self, prompt: Prompt, max_tokens: int, usage: Usage | None = None):
+        try:
+            for piece in self.pieces:
+                self.taken += 1
+                yield piece
+        finally:
+            self.closed = True
+
+
+def test_a_one_line_reply_is_read_to_the_end_of_its_first_line() -> None:
+    prompt = build_prompt_without_sources("hi")
+    # Blank lines before the reply are read past; a newline alone ends it and stops the model.
+    llm = PiecesLLM("\n", "Label:", " Wer", " bucht", "?", "\n", "Note", ": more")
+    assert first_line(llm, prompt, 16, label="Label:") == "Wer bucht?"
+    assert llm.taken == 6 and llm.closed
+    assert first_line(PiecesLLM("Ja", " gut\nmehr"), prompt, 16) == "Ja gut"
+    assert first_line(PiecesLLM(), prompt, 16) == ""
+    # A loop is no reply: generation stops at its first sign.
+    looping = PiecesLLM(*[" Wartung"] * 40)
+    assert first_line(looping, prompt, 64) == "" and looping.taken < 40
 
 
 def test_base_model_answers_end_at_the_first_blank_line_after_text() -> None:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from contextlib import closing
 
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Usage
-from enclave.pipeline.llm import LLM
+from enclave.pipeline.llm import LLM, first_line
 from enclave.pipeline.prompting import Prompt
-from enclave.pipeline.repetition import RepetitionGuard
 
 # (user question, assistant answer), oldest first.
 Turn = tuple[str, str]
@@ -74,21 +72,11 @@ def _rewrite(llm: LLM, question: str, history: Sequence[Turn], usage: Usage | No
         ],
         completion=f"{_INSTRUCTION}\n\n{_EXAMPLE}{task}",
     )
-    guard, pieces = RepetitionGuard(), []
-    # Closed on the way out: stopping early must release the model at once.
-    with closing(llm.stream(prompt, 48, usage)) as tokens:
-        for piece in tokens:
-            pieces.append(piece)
-            if "\n" in piece or guard.degenerate(piece):
-                break
-    text = "".join(pieces).strip().splitlines()
-    return text[0].strip().removeprefix("Standalone question:").strip() if text else ""
+    return first_line(llm, prompt, 48, usage, label="Standalone question:")
 
 
 def _usable(rewritten: str, question: str, history: Sequence[Turn]) -> bool:
     if not rewritten or len(rewritten) > _MAX_CHARS or rewritten == question:
-        return False
-    if RepetitionGuard().degenerate(rewritten):
         return False
     context = grounding.terms(" ".join(q for q, _ in history))
     kept, asked = grounding.terms(rewritten), grounding.terms(question)

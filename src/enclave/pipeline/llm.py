@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from contextlib import closing
 from typing import Protocol
 
 from enclave.config import ConfigError, Settings
 from enclave.pipeline.catalogue import CATALOGUE
 from enclave.pipeline.entities import Usage
 from enclave.pipeline.prompting import Prompt
+from enclave.pipeline.repetition import RepetitionGuard
 
 
 class LLMError(RuntimeError):
@@ -36,6 +38,25 @@ class LLM(Protocol):
         written are added to usage, also when the generator is closed early.
         """
         ...
+
+
+def first_line(
+    llm: LLM, prompt: Prompt, max_tokens: int, usage: Usage | None = None, label: str = ""
+) -> str:
+    """The model's one-line reply (a rewritten or translated question): its first line, with
+    label removed where the model repeats it; empty where the reply is a loop. Generation
+    stops at the end of that line: blank lines before it are read past (a small model may
+    open its reply with one)."""
+    guard, pieces = RepetitionGuard(), []
+    # Closed on the way out: stopping early must release the model at once.
+    with closing(llm.stream(prompt, max_tokens, usage)) as tokens:
+        for piece in tokens:
+            pieces.append(piece)
+            if "\n" in "".join(pieces).lstrip() or guard.degenerate(piece):
+                break
+    lines = "".join(pieces).strip().splitlines()
+    text = lines[0].strip().removeprefix(label).strip() if lines else ""
+    return "" if RepetitionGuard().degenerate(text) else text
 
 
 class OpenAICompatibleLLM:

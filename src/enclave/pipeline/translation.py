@@ -14,13 +14,10 @@ language than the question. Off unless ENCLAVE_TRANSLATE_QUERIES=on (measured: R
 
 from __future__ import annotations
 
-from contextlib import closing
-
 from enclave.pipeline.entities import Usage
 from enclave.pipeline.language import language_of
-from enclave.pipeline.llm import LLM
+from enclave.pipeline.llm import LLM, first_line
 from enclave.pipeline.prompting import Prompt
-from enclave.pipeline.repetition import RepetitionGuard
 
 # The language a question is translated into, by the language it is asked in.
 OTHER = {"en": "de", "de": "en"}
@@ -59,16 +56,6 @@ def translated(question: str, llm: LLM, usage: Usage | None = None) -> str | Non
         ],
         completion=f"{instruction}\n\n{example}{task}",
     )
-    guard, pieces = RepetitionGuard(), []
-    # Closed on the way out: stopping early must release the model at once.
-    with closing(llm.stream(prompt, 64, usage)) as tokens:
-        for piece in tokens:
-            pieces.append(piece)
-            if "\n" in piece.lstrip() or guard.degenerate(piece):
-                break
-    lines = "".join(pieces).strip().splitlines()
-    text = lines[0].strip().removeprefix(f"{name}:").strip() if lines else ""
+    text = first_line(llm, prompt, 64, usage, label=f"{name}:")
     usable = 0 < len(text) <= _MAX_CHARS and text not in (question.strip(), meant)
-    if not usable or RepetitionGuard().degenerate(text) or language_of(text) != target:
-        return None
-    return text
+    return text if usable and language_of(text) == target else None
