@@ -60,6 +60,9 @@ ANSWERABLE = [
     ("alice", "How do I send audit log entries to Splunk?", r"syslog|forwarding"),
     # An e-mail's author stands in its "From:" line only (grounding._stated).
     ("alice", "Who wrote the notes from the all-hands meeting?", r"katrin vogel"),
+    # The question's word in another form: "fast", "Festplattenverschlüsselung" (wordforms.py).
+    ("alice", "What got faster in Lumen 4.2?", r"dashboard"),
+    ("alice", "Bekommen die Laptops eine Verschlüsselung?", r"^ja\b"),
     ("bob", "How many days a week can I work from home?", r"\b(3|three|drei)\b"),
     ("bob", "How much is the home office allowance?", r"30 ?(euro|€)"),
     ("bob", "Bis wann kann ich Resturlaub nehmen?", r"31\.? (märz|march)|march 31"),

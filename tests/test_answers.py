@@ -600,6 +600,21 @@ def test_the_default_model_says_who_wrote_an_email(
     assert author.citations[0].hit.file_name == "2026-10-14-all-hands.eml"
 
 
+def test_the_default_models_answer_in_another_form_of_the_questions_word_stands(
+    enclave: Enclave, default_llm: LlamaCppLLM
+) -> None:
+    # Both right answers were withdrawn: "faster" is no key of "fast" (six letters), and
+    # "Verschlüsselung" none of "Festplattenverschlüsselung" (wordforms.py).
+    enclave, _ = counted_demo(enclave, default_llm)
+    alice = enclave.store.viewer("alice")
+    faster = enclave.assistant.ask(alice, "What got faster in Lumen 4.2?")
+    assert not faster.abstained and "Dashboards" in faster.text, faster.text
+    assert "twice as fast" in faster.citations[0].quote.text  # type: ignore[union-attr]
+    laptops = enclave.assistant.ask(alice, "Bekommen die Laptops eine Verschlüsselung?")
+    assert laptops.text.startswith("Ja"), laptops.text
+    assert laptops.citations[0].hit.file_name == "besprechungsnotizen-2026-11.md"
+
+
 @pytest.mark.parametrize(
     ("question", "title", "text", "word"),
     [

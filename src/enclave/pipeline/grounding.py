@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enclave.pipeline.entities import Hit, Quote
 from enclave.pipeline.language import language_of
 from enclave.pipeline.sentences import sentence_spans
+from enclave.pipeline.wordforms import BILINGUAL, NUMBER_WORDS, other_form
 
 ABSTENTION = {
     "en": "None of your documents answers this.",
@@ -72,51 +73,6 @@ _STOPWORDS = frozenset(
         "quelle quellen antwort frage laut welche welcher welches welchem welchen"
     ).split()
 )
-# Small numbers written out: a model answers "4" from "vier Elemente" and the other way round.
-_NUMBER_WORDS = {
-    word: str(value)
-    for words in (
-        "two three four five six seven eight nine ten eleven twelve",
-        "zwei drei vier fünf sechs sieben acht neun zehn elf zwölf",
-    )
-    for value, word in enumerate(words.split(), start=2)
-}
-# Units, months and weekdays in German and English, each as one key: a German answer over an
-# English document says "400 Tage" and "1. Dezember" where the passage says "400 days" and
-# "1 December" (and singular and plural are one key).
-_BILINGUAL = {
-    word: key
-    for key, words in {
-        "day": "day days tag tage tagen",
-        "week": "week weeks woche wochen",
-        "month": "month months monat monate monaten",
-        "year": "year years jahr jahre jahren",
-        "hour": "hour hours stunde stunden",
-        "minute": "minute minutes minuten",
-        "second": "second seconds sekunde sekunden",
-        "percent": "percent prozent",
-        "euro": "euro euros",
-        "dollar": "dollar dollars",
-        "metre": "metre metres meter meters",
-        "kilometre": "kilometre kilometres kilometer kilometers",
-        "january": "january januar",
-        "february": "february februar",
-        "march": "march märz",
-        "may": "may mai",
-        "june": "june juni",
-        "july": "july juli",
-        "october": "october oktober",
-        "december": "december dezember",
-        "monday": "monday montag",
-        "tuesday": "tuesday dienstag",
-        "wednesday": "wednesday mittwoch",
-        "thursday": "thursday donnerstag",
-        "friday": "friday freitag",
-        "saturday": "saturday samstag sonnabend",
-        "sunday": "sunday sonntag",
-    }.items()
-    for word in words.split()
-}
 # The model saying it cannot answer (the prompt asks it to say so), in English and German.
 _UNKNOWN = re.compile(
     r"\b(do(?:es)? not know|don'?t know|not (?:mentioned|stated|specified|provided|given|"
@@ -142,10 +98,10 @@ def _key(word: str) -> str:
     """A word as compared: lower case, umlauts folded, cut to a crude stem of six letters; a
     small number written out is its digits, a unit, month or weekday its English name."""
     word = word.lower()
-    if word in _NUMBER_WORDS:
-        return _NUMBER_WORDS[word]
-    if word in _BILINGUAL:
-        return _BILINGUAL[word]
+    if word in NUMBER_WORDS:
+        return NUMBER_WORDS[word]
+    if word in BILINGUAL:
+        return BILINGUAL[word]
     word = word.translate(_FOLD)
     if word[0].isdigit():
         return re.sub(r"[.,](?=\d{3}\b)", "", word)
@@ -173,13 +129,26 @@ def terms(text: str) -> set[str]:
     return {k for k in keys if not re.fullmatch(r"\d", k)}
 
 
+def other_forms(looking: str, text: str, heads: bool = True) -> set[str]:
+    """The keys of looking's words that stand in text only in another form than their key
+    (wordforms.py): an inflection of a short word, or, where heads, a compound's head. The
+    words of a question are matched without heads: "Galerie" in "Nationalgalerie für
+    britische Kunst" let an answer about another gallery through (XQuAD)."""
+    present = _whole_words(text)
+    return {
+        _key(word)
+        for word in _whole_words(looking)
+        if any(other_form(word, other, heads) for other in present)
+    }
+
+
 def numbers(text: str) -> set[str]:
     """The numbers a text states, in digits or as small number words (citation marks like [2]
     excluded)."""
     text = _on_the_hour(CITATION_MARK.sub(" ", text))
     written = (w.lower() for w in _WORD.findall(text))
     return {_key(n) for n in _NUMBER.findall(text)} | {
-        _NUMBER_WORDS[w] for w in written if w in _NUMBER_WORDS
+        NUMBER_WORDS[w] for w in written if w in NUMBER_WORDS
     }
 
 
@@ -191,7 +160,7 @@ def support(answer: str, sources: Iterable[Hit]) -> Support:
     counting: set[tuple[str, str]] = set()
     for hit in sources:
         passage = _passage(hit)
-        available |= terms(passage) | numbers(passage)
+        available |= terms(passage) | numbers(passage) | other_forms(answer, passage)
         counting |= _counts(passage, _UNIT_WINDOW)
     wanted, stated = terms(answer), numbers(answer)
     # "30 days" does not stand in "30 euros": a number's unit must follow it in a passage too.
@@ -210,7 +179,7 @@ def _counts(text: str, window: int) -> set[tuple[str, str]]:
     tokens = [t.lower() for t in _TOKEN.findall(_on_the_hour(text))]
     found = set()
     for i, token in enumerate(tokens):
-        if token[0].isdigit() or token in _NUMBER_WORDS:
+        if token[0].isdigit() or token in NUMBER_WORDS:
             for word in tokens[i + 1 : i + 1 + window]:
                 if len(word) >= 3 and word not in _STOPWORDS and not word[0].isdigit():
                     found.add((_key(token), _key(word)))
@@ -233,7 +202,8 @@ def about(questions: Iterable[str], hit: Hit) -> bool:
         if language_of(question) != language:
             return True
         judged = True
-        if len(wanted & available) / len(wanted) >= MIN_QUESTION_SUPPORT:
+        found = available | other_forms(question, _passage(hit), heads=False)
+        if len(wanted & found) / len(wanted) >= MIN_QUESTION_SUPPORT:
             return True
     return not judged
 
@@ -256,15 +226,19 @@ def _stated(text: str) -> set[str]:
     return found | _AUTHORSHIP if _FROM_LINE.search(text) else found
 
 
-def _saying(hit: Hit, answer: str) -> Iterator[tuple[list[tuple[int, int]], int, set[str]]]:
+def _saying(
+    hit: Hit, answer: str, questions: Sequence[str] = ()
+) -> Iterator[tuple[list[tuple[int, int]], int, set[str]]]:
     """Each sentence of hit that shares a word or number with the answer: (the passage's
-    sentence spans, the sentence's index among them, its words and numbers)."""
+    sentence spans, the sentence's index among them, its words and numbers, and the
+    questions' words it holds in another form)."""
     said = terms(answer) | numbers(answer)
     spans = sentence_spans(hit.text, language_of_hit(hit))
     for i, (start, end) in enumerate(spans):
-        sentence = _stated(hit.text[start:end]) | numbers(hit.text[start:end])
-        if said & sentence:
-            yield spans, i, sentence
+        text = hit.text[start:end]
+        sentence = _stated(text) | numbers(text)
+        if said & (sentence | other_forms(answer, text)):
+            yield spans, i, sentence | other_forms(" ".join(questions), text, heads=False)
 
 
 def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
@@ -274,11 +248,13 @@ def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
     window, does not say when a certificate warning comes, though both stand in one passage.
     A question in another language than the passage is not judged (its words differ)."""
     # A section's heading ("New features") is part of what each of its sentences says.
+    questions = tuple(questions)
     wanted, headed = _asked_of(questions, hit)
     if not wanted:
         return True
     return any(
-        any(w & (sentence | headed) for w in wanted) for _, _, sentence in _saying(hit, answer)
+        any(w & (sentence | headed) for w in wanted)
+        for _, _, sentence in _saying(hit, answer, questions)
     )
 
 
@@ -287,13 +263,14 @@ def question_share(questions: Iterable[str], hit: Hit, answer: str) -> float:
     words of the passage's title) that stand around a sentence of hit saying the answer: in it,
     in the sentences either side of it, or in its section's heading. 1.0 where no question is
     judged (another language than the passage, or no words beyond the title's)."""
+    questions = tuple(questions)
     wanted, headed = _asked_of(questions, hit)
     if not wanted:
         return 1.0
     best = 0.0
     for spans, i, _ in _saying(hit, answer):
         around = hit.text[spans[max(0, i - 1)][0] : spans[min(len(spans) - 1, i + 1)][1]]
-        found = _stated(around) | headed
+        found = _stated(around) | headed | other_forms(" ".join(questions), around, heads=False)
         best = max(best, *(len(w & found) / len(w) for w in wanted))
     return best
 
@@ -363,7 +340,7 @@ def _whole_words(text: str) -> set[str]:
     return {
         w.translate(_FOLD)
         for w in words
-        if not w[0].isdigit() and w not in _STOPWORDS and w not in _NUMBER_WORDS
+        if not w[0].isdigit() and w not in _STOPWORDS and w not in NUMBER_WORDS
     }
 
 

@@ -70,7 +70,7 @@ def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
         if not sentence or grounding.language_of_hit(citation.hit) != language:
             continue
         wanted = grounding.terms(said.text) - grounding.terms(citation.hit.title)
-        found = grounding.terms(sentence)
+        found = grounding.terms(sentence) | grounding.other_forms(said.text, sentence)
         if not wanted or len(wanted & found) / len(wanted) < MIN_CLAIM_SHARE:
             continue
         denies = bool(_DENIAL.search(sentence))

@@ -1,0 +1,87 @@
+"""A word in another form than the one looked for, as the answer checks (grounding.py) see it.
+
+Words are compared by a key: lower case, umlauts folded, cut to six letters. That joins the
+inflections of longer words ("Apotheke"/"Apotheken"), not: a small number written out ("vier"
+and "4"), a unit, month or weekday in the other language ("Tage"/"days"), the inflections of
+a word shorter than six letters ("team"/"teams", "fast"/"faster", "ship"/"shipped"), or a
+German compound and its head, which names what the compound is a kind of
+("Festplattenverschlüsselung" is a "Verschlüsselung"). The first two are keys (below); the
+last two are found by other_form, word against word.
+"""
+
+from __future__ import annotations
+
+# Small numbers written out: a model answers "4" from "vier Elemente" and the other way round.
+NUMBER_WORDS = {
+    word: str(value)
+    for words in (
+        "two three four five six seven eight nine ten eleven twelve",
+        "zwei drei vier fünf sechs sieben acht neun zehn elf zwölf",
+    )
+    for value, word in enumerate(words.split(), start=2)
+}
+# Units, months and weekdays in German and English, each as one key: a German answer over an
+# English document says "400 Tage" and "1. Dezember" where the passage says "400 days" and
+# "1 December" (and singular and plural are one key).
+BILINGUAL = {
+    word: key
+    for key, words in {
+        "day": "day days tag tage tagen",
+        "week": "week weeks woche wochen",
+        "month": "month months monat monate monaten",
+        "year": "year years jahr jahre jahren",
+        "hour": "hour hours stunde stunden",
+        "minute": "minute minutes minuten",
+        "second": "second seconds sekunde sekunden",
+        "percent": "percent prozent",
+        "euro": "euro euros",
+        "dollar": "dollar dollars",
+        "metre": "metre metres meter meters",
+        "kilometre": "kilometre kilometres kilometer kilometers",
+        "january": "january januar",
+        "february": "february februar",
+        "march": "march märz",
+        "may": "may mai",
+        "june": "june juni",
+        "july": "july juli",
+        "october": "october oktober",
+        "december": "december dezember",
+        "monday": "monday montag",
+        "tuesday": "tuesday dienstag",
+        "wednesday": "wednesday mittwoch",
+        "thursday": "thursday donnerstag",
+        "friday": "friday freitag",
+        "saturday": "saturday samstag sonnabend",
+        "sunday": "sunday sonntag",
+    }.items()
+    for word in words.split()
+}
+
+
+# Endings of an inflected word, English and German (a short word's forms: "team"/"teams").
+_ENDINGS = frozenset("s es ed d er est ing ly e en ern em n st ste sten".split())
+# A stem shorter than this is no word's stem here: "bet"/"better", "car"/"care".
+_MIN_STEM = 4
+# A compound's head at least this long, and what comes before it at least three letters.
+_MIN_HEAD = 5
+_MIN_MODIFIER = 3
+
+
+def other_form(word: str, other: str, heads: bool = True) -> bool:
+    """Whether other (a whole word, lower case, umlauts folded) is word in another form: an
+    inflection ("fast"/"faster"; a doubled last consonant too: "ship"/"shipped"), or, where
+    heads, a compound ending in word ("verschlusselung" in "festplattenverschlusselung")."""
+    if word == other:
+        return False
+    short, long = sorted((word, other), key=len)
+    ending = long[len(short) :]
+    if len(short) >= _MIN_STEM and long.startswith(short):
+        doubled = ending[:1] == short[-1] and ending[1:] in _ENDINGS
+        if ending in _ENDINGS or doubled:
+            return True
+    return (
+        heads
+        and len(word) >= _MIN_HEAD
+        and len(other) - len(word) >= _MIN_MODIFIER
+        and other.endswith(word)
+    )
