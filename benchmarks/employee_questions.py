@@ -76,6 +76,8 @@ ANSWERABLE = [
     ("bob", "Does the company provide a second monitor for working from home?", r"^yes\b"),
     ("bob", "Can I work from home five days a week?", r"^no\b|three"),
     ("bob", "Darf ich Personalakten zu Hause ausdrucken?", r"^nein\b"),
+    # "may only be opened on company devices": a restriction says no yes to this.
+    ("bob", "Can I open confidential documents on my own laptop?", r"^no\b"),
 ]
 # Each must be an abstention: the asker may not read the document, or no document says it.
 UNANSWERABLE = [

@@ -570,6 +570,10 @@ def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
     five = ask(bob, "Can I work from home five days a week?", on_token=seen.append)
     assert five.abstained and not five.citations
     assert "".join(seen) == ABSTAIN_EN  # held back until checked: the "yes" was never shown
+    # Its "yes" to this stands on "confidential documents may only be opened on company
+    # devices" (most of the question's words): a restriction affirms only what it names.
+    own = ask(bob, "Can I open confidential documents on my own laptop?")
+    assert not own.text.lower().startswith("yes"), own.text
 
 
 def test_the_default_models_command_is_the_passages_own(

@@ -44,9 +44,14 @@ def test_the_cited_sentence_must_say_the_yes_or_the_no() -> None:
     assert not holds(claim(CSV, "No [1]"), CSV, [cited(AUDIT, claim(CSV, "No [1]").text)])
     wrong = claim(shorten, "Yes [1]")
     assert not holds(wrong, shorten, [cited(AUDIT, wrong.text)])
-    # A restriction answers a question beyond it with a no.
+    # A restriction answers a question beyond it with a no, and never with a yes.
     home = "Can confidential exports be opened on private laptops?"
     assert holds(claim(home, "No [1]"), home, [cited(AUDIT, claim(home, "No [1]").text)])
+    own = "Can I open confidential exports on my own laptop?"  # most of its words stand there
+    assert not holds(claim(own, "Yes [1]"), own, [cited(AUDIT, claim(own, "Yes [1]").text)])
+    # What it names whole, it affirms.
+    named = "Can confidential exports be opened on company devices?"
+    assert holds(claim(named, "Yes [1]"), named, [cited(AUDIT, claim(named, "Yes [1]").text)])
 
 
 def test_a_yes_or_no_without_a_sentence_that_says_it_does_not_hold() -> None:

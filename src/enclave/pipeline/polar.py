@@ -61,7 +61,8 @@ def claim(question: str, answer: str) -> Claim:
 def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
     """Whether a cited sentence (its quote) says the yes or no: in the question's language, it
     holds most of the claim's words beyond its passage's title, and denies or restricts them
-    for a no, denies nothing for a yes. Any other answer holds here."""
+    for a no, denies nothing for a yes (and holds all of them where it restricts). Any other
+    answer holds here."""
     if said.polarity is None:
         return True
     language = language_of(question)
@@ -71,12 +72,16 @@ def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
             continue
         wanted = grounding.terms(said.text) - grounding.terms(citation.hit.title)
         found = grounding.terms(sentence) | grounding.other_forms(said.text, sentence)
-        if not wanted or len(wanted & found) / len(wanted) < MIN_CLAIM_SHARE:
+        share = len(wanted & found) / len(wanted) if wanted else 0.0
+        if share < MIN_CLAIM_SHARE:
             continue
-        denies = bool(_DENIAL.search(sentence))
-        if said.polarity and not denies:
+        denies, restricts = bool(_DENIAL.search(sentence)), bool(_RESTRICTION.search(sentence))
+        # A restriction affirms only what it names: "confidential documents may only be
+        # opened on company devices" says no yes to opening them "on my own laptop", though
+        # it holds most of that question's words (the default model said "yes").
+        if said.polarity and not denies and (share == 1 or not restricts):
             return True
-        if not said.polarity and (denies or _RESTRICTION.search(sentence)):
+        if not said.polarity and (denies or restricts):
             return True
     return False
 
