@@ -78,6 +78,10 @@ ANSWERABLE = [
     ("bob", "Darf ich Personalakten zu Hause ausdrucken?", r"^nein\b"),
     # "may only be opened on company devices": a restriction says no yes to this.
     ("bob", "Can I open confidential documents on my own laptop?", r"^no\b"),
+    # "Administrators manage users": said of another role.
+    ("alice", "Can operators manage users?", r"^no\b"),
+    # "es sei denn, ...": not always.
+    ("bob", "Verfällt Resturlaub nach dem 31. März immer?", r"^nein\b"),
 ]
 # Each must be an abstention: the asker may not read the document, or no document says it.
 UNANSWERABLE = [

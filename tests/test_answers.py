@@ -574,6 +574,12 @@ def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
     # devices" (most of the question's words): a restriction affirms only what it names.
     own = ask(bob, "Can I open confidential documents on my own laptop?")
     assert not own.text.lower().startswith("yes"), own.text
+    # Its "yes" stands on "Administrators manage users", and its "ja" on a rule with an
+    # exception: neither is shown.
+    operators = ask(alice, "Can operators manage users?")
+    assert not operators.text.lower().startswith("yes"), operators.text
+    always = ask(bob, "Verfällt Resturlaub nach dem 31. März immer?")
+    assert not always.text.lower().startswith("ja"), always.text
 
 
 def test_the_default_models_command_is_the_passages_own(

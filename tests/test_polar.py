@@ -54,6 +54,46 @@ def test_the_cited_sentence_must_say_the_yes_or_the_no() -> None:
     assert holds(claim(named, "Yes [1]"), named, [cited(AUDIT, claim(named, "Yes [1]").text)])
 
 
+ROLES = (
+    "Viewers can read dashboards. Operators can acknowledge alerts and annotate incidents. "
+    "Administrators manage users, data sources, retention and the audit log."
+)
+
+
+def test_a_yes_is_said_of_what_the_question_asks_about() -> None:
+    # "Administrators manage users" holds two of the three words of each question.
+    for question, right in (
+        ("Can operators manage users?", False),
+        ("Can administrators manage users?", True),
+        ("Können Operatoren Benutzer verwalten?", False),  # another language: not judged
+    ):
+        said = claim(question, "Yes [1]")
+        assert holds(said, question, [cited(ROLES, said.text, "Roles")]) is right, question
+    # Pronouns are passed over: "Can I ...?" asks about what follows.
+    download = claim(CSV, "Yes [1]")
+    assert holds(download, CSV, [cited(AUDIT, download.text)])
+    # What the passage's title names counts as said.
+    lumen = "Does Lumen keep login entries?"
+    kept = claim(lumen, "Yes [1]")
+    assert holds(kept, lumen, [cited("Login entries are kept for 400 days.", kept.text, "Lumen")])
+
+
+def test_always_is_answered_no_where_the_passage_names_an_exception() -> None:
+    policy = (
+        "Resturlaub kann bis zum 31. März des Folgejahres genommen werden. Danach verfällt er, "
+        "es sei\ndenn, der Urlaub konnte wegen Krankheit nicht genommen werden."
+    )
+    always = "Verfällt Resturlaub nach dem 31. März immer?"
+    for answer, right in (("Ja [1]", False), ("Nein [1]", True)):
+        said = claim(always, answer)
+        hit = cited(policy, said.text, "Urlaubsrichtlinie", "de")
+        assert holds(said, always, [hit]) is right, answer
+    # Without "always" the exception does not decide.
+    plain = "Verfällt Resturlaub nach dem 31. März?"
+    said = claim(plain, "Ja [1]")
+    assert holds(said, plain, [cited(policy, said.text, "Urlaubsrichtlinie", "de")])
+
+
 def test_a_yes_or_no_without_a_sentence_that_says_it_does_not_hold() -> None:
     pdf = "Can I export the audit log as a PDF?"
     said = claim(pdf, "No [1]")

@@ -5,8 +5,11 @@ such answer, right or wrong. What a yes asserts is the question as a statement, 
 denial: that claim is checked against the sources instead. Its words must stand in them (for a
 yes, every number it names too: "five days a week" is no yes where the policy says three), and
 in the cited sentence that says most of it, which must not deny it (a yes) or must (a no:
-"cannot", "nicht", "only"). A question in another language than its passage is not judged
-word by word elsewhere, but a yes or no has nothing else to stand on: it is withdrawn.
+"cannot", "nicht", "only"). A yes must also be said of what the question asks about (its
+first word after the verb: "operators" in "Can operators manage users?"), and a question
+whether something always holds is answered no where the passage names an exception ("es sei
+denn"). A question in another language than its passage is not judged word by word
+elsewhere, but a yes or no has nothing else to stand on: it is withdrawn.
 """
 
 from __future__ import annotations
@@ -29,6 +32,20 @@ _DENIAL = re.compile(
 # ("may only be opened on company devices").
 _RESTRICTION = re.compile(
     r"\b(?:only|prohibited|forbidden|nur|verboten|untersagt)\b", re.IGNORECASE
+)
+# Pronouns that may stand between a yes-or-no question's verb and what it asks about (words
+# shorter than three letters and articles are no terms anyway).
+_PRONOUNS = frozenset(
+    "you she they our his her one ich wir sie man mein meine meinen meinem meiner dein deine "
+    "unser unsere ihr ihre".split()
+)
+_LETTERS = re.compile(r"[^\W\d_]{3,}")
+# A question whether something always holds, and a passage naming an exception to it.
+_ALWAYS = re.compile(
+    r"\b(?:always|in\s+every\s+case|immer|in\s+jedem\s+fall|grundsätzlich)\b", re.I
+)
+_EXCEPTION = re.compile(
+    r"\b(?:unless|except|exception\w*|es\s+sei\s+denn|außer|ausgenommen|ausnahme\w*)\b", re.I
 )
 # Share of the claim's words (beyond the passage's title) the cited sentence must hold.
 MIN_CLAIM_SHARE = 0.5
@@ -65,7 +82,7 @@ def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
     answer holds here."""
     if said.polarity is None:
         return True
-    language = language_of(question)
+    language, subject = language_of(question), _subject(question)
     for citation in cited:
         sentence = citation.quote.text if citation.quote else ""
         if not sentence or grounding.language_of_hit(citation.hit) != language:
@@ -76,14 +93,29 @@ def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
         if share < MIN_CLAIM_SHARE:
             continue
         denies, restricts = bool(_DENIAL.search(sentence)), bool(_RESTRICTION.search(sentence))
+        # "Always?" is answered no where the passage names an exception ("es sei denn").
+        excepted = bool(_ALWAYS.search(question) and _EXCEPTION.search(citation.hit.text))
+        # A yes must be said of what the question asks about: "Administrators manage users"
+        # holds most of "Can operators manage users?" (the default model said "yes").
+        named = subject <= found | grounding.terms(citation.hit.title)
         # A restriction affirms only what it names: "confidential documents may only be
         # opened on company devices" says no yes to opening them "on my own laptop", though
         # it holds most of that question's words (the default model said "yes").
-        if said.polarity and not denies and (share == 1 or not restricts):
+        if said.polarity and named and not (denies or excepted) and (share == 1 or not restricts):
             return True
-        if not said.polarity and (denies or restricts):
+        if not said.polarity and (denies or restricts or excepted):
             return True
     return False
+
+
+def _subject(question: str) -> set[str]:
+    """What a yes-or-no question asks about, as a term: its first word after the verb that
+    opens it, pronouns passed over ("operators" in "Can operators manage users?", "Laptops"
+    in "Bekommen die Laptops eine Verschlüsselung?"); none where no such word follows."""
+    for word in _LETTERS.findall(question)[1:]:
+        if word.lower() not in _PRONOUNS and (key := grounding.terms(word)):
+            return key
+    return set()
 
 
 def in_language(question: str, answer: str) -> str:
