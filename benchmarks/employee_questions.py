@@ -60,6 +60,8 @@ ANSWERABLE = [
     ("alice", "How do I send audit log entries to Splunk?", r"syslog|forwarding"),
     # An e-mail's author stands in its "From:" line only (grounding._stated).
     ("alice", "Who wrote the notes from the all-hands meeting?", r"katrin vogel"),
+    # The default model answered with the third worked example's "travel office".
+    ("alice", "Who is moving to Augsburg?", r"engineering|customer support|twelve|colleagues"),
     # The question's word in another form: "fast", "Festplattenverschlüsselung" (wordforms.py).
     ("alice", "What got faster in Lumen 4.2?", r"dashboard"),
     ("alice", "Bekommen die Laptops eine Verschlüsselung?", r"^ja\b"),

@@ -25,7 +25,7 @@ from enclave.pipeline.entities import Answer, Hit, Usage
 from enclave.pipeline.followups import is_follow_up, standalone_query
 from enclave.pipeline.llamacpp import LlamaCppLLM
 from enclave.pipeline.llm import load_llm
-from enclave.pipeline.prompting import Prompt, build_prompt
+from enclave.pipeline.prompting import Prompt, build_prompt, from_the_examples
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.wiring import Enclave
 from tests.server_harness import Running
@@ -284,6 +284,24 @@ def test_an_answer_from_a_sentence_about_something_else_is_withdrawn(enclave: En
     right = Assistant(enclave.retriever, ScriptedLLM("30 Tage"), 4096, 200).ask(alice, question)
     assert not right.abstained and right.citations[0].hit.file_name == "produkthandbuch-wartung.md"
     assert "30 Tage" in right.citations[0].quote.text
+
+
+def test_an_answer_with_words_of_the_worked_examples_is_withdrawn(enclave: Enclave) -> None:
+    """The default model answered "Who is moving to Augsburg?" with "the travel office in
+    Augsburg [1]": "office" and "Augsburg" stand in the all-hands notes, "travel office" is
+    the third worked example's answer."""
+    setup_demo(enclave)
+    alice, question = enclave.store.viewer("alice"), "Who is moving to Augsburg?"
+    blended = ScriptedLLM("the travel office in Augsburg [1]")
+    answer = Assistant(enclave.retriever, blended, 4096, 200).ask(alice, question)
+    assert answer.abstained and answer.text == ABSTAIN_EN and not answer.citations
+    # Without the example's word the same answer stands.
+    own = ScriptedLLM("Twelve colleagues from engineering and customer support")
+    answer = Assistant(enclave.retriever, own, 4096, 200).ask(alice, question)
+    assert not answer.abstained and answer.citations[0].hit.file_name == "2026-10-14-all-hands.eml"
+    assert from_the_examples(["travel"]) and from_the_examples(["vierzi"])
+    # Short words and numbers of the examples may stand in any answer.
+    assert not from_the_examples(["bis", "ich", "10", "augsbu"])
 
 
 class PacedLLM(ScriptedLLM):
@@ -580,6 +598,15 @@ def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
     assert not operators.text.lower().startswith("yes"), operators.text
     always = ask(bob, "Verfällt Resturlaub nach dem 31. März immer?")
     assert not always.text.lower().startswith("ja"), always.text
+
+
+def test_the_default_model_does_not_answer_with_a_worked_examples_words(
+    enclave: Enclave, default_llm: LlamaCppLLM
+) -> None:
+    # It answers "the travel office in Augsburg [2]": the third example's "travel office".
+    enclave, _ = counted_demo(enclave, default_llm)
+    moving = enclave.assistant.ask(enclave.store.viewer("alice"), "Who is moving to Augsburg?")
+    assert "travel" not in moving.text, moving.text
 
 
 def test_the_default_models_command_is_the_passages_own(

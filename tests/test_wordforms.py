@@ -16,6 +16,10 @@ from enclave.pipeline.wordforms import other_form
         ("fast", "faster", True),
         ("faster", "fast", True),
         ("ship", "shipped", True),  # a doubled last consonant
+        ("moving", "move", True),  # a dropped final e
+        ("make", "makes", True),
+        ("more", "morning", False),  # "rning" is no ending
+        ("diese", "dieser", False),  # an e dropped only before "ing", "ed"
         ("tag", "tage", False),  # too short to be a stem here ("car"/"care")
         ("form", "format", False),  # "at" is no ending
         ("sign", "signal", False),

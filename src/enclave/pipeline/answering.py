@@ -19,6 +19,7 @@ from enclave.pipeline.prompting import (
     Prompt,
     build_prompt,
     build_prompt_without_sources,
+    from_the_examples,
 )
 from enclave.pipeline.repetition import RepetitionGuard, before_loop
 from enclave.pipeline.retrieval import Retriever
@@ -259,7 +260,8 @@ class Assistant:
         # where the passages were found for that.
         stated = answer.translated_query or question
         said = polar.claim(stated, answer.text)
-        if not grounding.support(said.text, answer.sources).grounded:
+        support = grounding.support(said.text, answer.sources)
+        if not support.grounded or from_the_examples(support.missing):
             # What the model wrote does not stand in any passage it was shown.
             return (yield from self._abstain(answer, withdrawn=shown))
         asked = (question, answer.search_query)

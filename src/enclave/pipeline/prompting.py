@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from enclave.pipeline import grounding
@@ -62,6 +62,13 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ),
 )
 EXAMPLES_CHARS = sum(len(request) + len(answer) for request, answer in EXAMPLES)
+# The examples' words as an answer's words are compared (grounding.terms); numbers are checked
+# on their own, and words shorter than four letters ("bis", "ich") may join any answer.
+_EXAMPLE_TERMS = frozenset(
+    term
+    for term in grounding.terms(" ".join(" ".join(pair) for pair in EXAMPLES))
+    if len(term) >= 4 and not term[0].isdigit()
+)
 _EXAMPLE_TURNS = tuple(
     {"role": role, "content": text}
     for request, answer in EXAMPLES
@@ -81,6 +88,14 @@ class Prompt:
     # The text shown of each of those sources, for a backend that holds the answer to quotes
     # of it (quoting.py).
     shown: tuple[str, ...] = ()
+
+
+def from_the_examples(missing: Iterable[str]) -> bool:
+    """Whether words an answer has from none of its sources (grounding.support's missing) come
+    from the worked examples: the default model answered "Who is moving to Augsburg?" with
+    "the travel office in Augsburg [2]", "travel office" from the third example, which the
+    check that most of an answer's words stand in the sources let through."""
+    return not _EXAMPLE_TERMS.isdisjoint(missing)
 
 
 def source_label(number: int, hit: Hit) -> str:
