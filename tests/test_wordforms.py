@@ -6,7 +6,7 @@ import pytest
 
 from enclave.pipeline import grounding, polar
 from enclave.pipeline.entities import Citation, Hit, Quote
-from enclave.pipeline.wordforms import other_form
+from enclave.pipeline.wordforms import other_form, up_to_an_ending
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,20 @@ from enclave.pipeline.wordforms import other_form
 )
 def test_other_forms_of_a_word(word: str, other: str, same: bool) -> None:
     assert other_form(word, other) is same
+
+
+@pytest.mark.parametrize(
+    ("word", "other", "same"),
+    [
+        ("dog", "dogs", True),  # a short stem counts here, unlike in other_form
+        ("dog", "dog", True),
+        ("apotheke", "apotheken", True),
+        ("apotheke", "apothekengesetzgebung", False),  # a compound is more than its first part
+        ("dogs", "cats", False),
+    ],
+)
+def test_a_question_repeated_is_judged_up_to_an_ending(word: str, other: str, same: bool) -> None:
+    assert up_to_an_ending(word, other) is same
 
 
 def test_a_questions_words_are_not_found_as_a_compounds_head() -> None:

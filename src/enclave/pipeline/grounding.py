@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enclave.pipeline.entities import Hit, Quote
 from enclave.pipeline.language import language_of
 from enclave.pipeline.sentences import sentence_spans
-from enclave.pipeline.wordforms import BILINGUAL, NUMBER_WORDS, other_form
+from enclave.pipeline.wordforms import BILINGUAL, NUMBER_WORDS, other_form, up_to_an_ending
 
 ABSTENTION = {
     "en": "None of your documents answers this.",
@@ -134,11 +134,13 @@ def other_forms(looking: str, text: str, heads: bool = True) -> set[str]:
     (wordforms.py): an inflection of a short word, or, where heads, a compound's head. The
     words of a question are matched without heads: "Galerie" in "Nationalgalerie für
     britische Kunst" let an answer about another gallery through (XQuAD)."""
-    present = _whole_words(text)
+    return _in_other_forms(_whole_words(looking), _whole_words(text), heads)
+
+
+def _in_other_forms(looking: set[str], present: set[str], heads: bool) -> set[str]:
+    """other_forms for words already split (whole_words)."""
     return {
-        _key(word)
-        for word in _whole_words(looking)
-        if any(other_form(word, other, heads) for other in present)
+        _key(word) for word in looking if any(other_form(word, other, heads) for other in present)
     }
 
 
@@ -233,12 +235,13 @@ def _saying(
     sentence spans, the sentence's index among them, its words and numbers, and the
     questions' words it holds in another form)."""
     said = terms(answer) | numbers(answer)
+    answered, asked = _whole_words(answer), _whole_words(" ".join(questions))
     spans = sentence_spans(hit.text, language_of_hit(hit))
     for i, (start, end) in enumerate(spans):
         text = hit.text[start:end]
-        sentence = _stated(text) | numbers(text)
-        if said & (sentence | other_forms(answer, text)):
-            yield spans, i, sentence | other_forms(" ".join(questions), text, heads=False)
+        sentence, present = _stated(text) | numbers(text), _whole_words(text)
+        if said & (sentence | _in_other_forms(answered, present, heads=True)):
+            yield spans, i, sentence | _in_other_forms(asked, present, heads=False)
 
 
 def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
@@ -330,7 +333,7 @@ def restates(question: str, answer: str) -> bool:
     return (
         bool(said or stated)
         and stated <= numbers(question)
-        and all(any(_inflected(word, other) for other in asked) for word in said)
+        and all(any(up_to_an_ending(word, other) for other in asked) for word in said)
     )
 
 
@@ -342,13 +345,6 @@ def _whole_words(text: str) -> set[str]:
         for w in words
         if not w[0].isdigit() and w not in _STOPWORDS and w not in NUMBER_WORDS
     }
-
-
-def _inflected(word: str, other: str) -> bool:
-    """Whether two words differ at most by an ending of up to three letters ("dog"/"dogs",
-    "Apotheke"/"Apotheken"), not as a compound differs from its first part."""
-    short, long = sorted((word, other), key=len)
-    return long.startswith(short) and len(long) - len(short) <= 3
 
 
 def says_unknown(answer: str) -> bool:

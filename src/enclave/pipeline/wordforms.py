@@ -91,3 +91,12 @@ def other_form(word: str, other: str, heads: bool = True) -> bool:
         and len(other) - len(word) >= _MIN_MODIFIER
         and other.endswith(word)
     )
+
+
+def up_to_an_ending(word: str, other: str) -> bool:
+    """Whether two words (whole, lower case) are one, or differ by an ending of up to three
+    letters ("dog"/"dogs", "apotheke"/"apotheken"), not as a compound differs from its first
+    part. Looser than other_form on purpose: it judges whether an answer only repeats the
+    question (grounding.restates), where a short stem ("dog") must count too."""
+    short, long = sorted((word, other), key=len)
+    return long.startswith(short) and len(long) - len(short) <= 3
