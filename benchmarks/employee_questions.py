@@ -84,6 +84,9 @@ ANSWERABLE = [
     ("alice", "Can operators manage users?", r"^no\b"),
     # "es sei denn, ...": not always.
     ("bob", "Verfällt Resturlaub nach dem 31. März immer?", r"^nein\b"),
+    # Answered "30 Tage", from the certificate warning in a German passage below the threshold.
+    ("alice", "When are alert e-mails sent?", r"rule fires|threshold"),
+    ("alice", "Who manages data sources in Lumen?", r"administrator"),
 ]
 # Each must be an abstention: the asker may not read the document, or no document says it.
 UNANSWERABLE = [
@@ -95,6 +98,8 @@ UNANSWERABLE = [
     ("alice", "Who is the data protection officer?"),
     ("bob", "Wie hoch ist das Weihnachtsgeld?"),
     ("alice", "What is the WiFi password in the Augsburg office?"),
+    # Answered "jedem Team", from a German passage about laptops (citing.weak_across).
+    ("bob", "When are alert e-mails sent?"),
 ]
 
 

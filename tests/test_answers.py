@@ -146,7 +146,7 @@ def test_an_echoed_source_heading_is_no_answer() -> None:
 
 
 def test_a_wrong_citation_number_is_corrected_to_the_source_that_holds_the_answer() -> None:
-    from enclave.pipeline.answering import citations
+    from enclave.pipeline.citing import citations
 
     question = "Für welches Jahr ist die Rückkehr der gesperrten Mannschaft geplant?"
     holder = hit("Chivas wurden 2014 gesperrt; ab 2018 soll die Mannschaft zurückkehren.", "LA")
@@ -284,6 +284,30 @@ def test_an_answer_from_a_sentence_about_something_else_is_withdrawn(enclave: En
     right = Assistant(enclave.retriever, ScriptedLLM("30 Tage"), 4096, 200).ask(alice, question)
     assert not right.abstained and right.citations[0].hit.file_name == "produkthandbuch-wartung.md"
     assert "30 Tage" in right.citations[0].quote.text
+
+
+def test_an_answer_from_a_weak_passage_in_another_language_is_withdrawn(enclave: Enclave) -> None:
+    """The default model answered bob's "When are alert e-mails sent?" with "jedem Team [5]",
+    from "Die IT meldet sich bei jedem Team mit einem Termin." (0.786): across languages no word
+    check judges an answer, so the passage must reach the threshold for such passages."""
+    setup_demo(enclave)
+    bob, question = enclave.store.viewer("bob"), "When are alert e-mails sent?"
+    found = enclave.retriever.search(bob, question, 5)
+    team = next(h for h in found if "jedem Team" in h.text)
+    assert team.language == "de" and team.similarity < enclave.min_similarity_across  # type: ignore[operator]
+
+    def ask(across: float) -> Answer:
+        llm = ScriptedLLM(f"jedem Team [{found.index(team) + 1}]")
+        assistant = Assistant(
+            enclave.retriever, llm, 4096, 200, min_similarity_across=across, source_margin=2.0
+        )
+        return assistant.ask(bob, question, k=5)
+
+    answer = ask(enclave.min_similarity_across)
+    assert answer.abstained and answer.text == ABSTAIN_EN and not answer.citations
+    # Where such passages are held to no threshold, the same answer stands on it.
+    answer = ask(0.0)
+    assert not answer.abstained and answer.citations[0].hit == team
 
 
 def test_an_answer_with_words_of_the_worked_examples_is_withdrawn(enclave: Enclave) -> None:

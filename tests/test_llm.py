@@ -14,8 +14,9 @@ import pytest
 
 from enclave.config import ConfigError
 from enclave.demo import setup_demo
-from enclave.pipeline.answering import Assistant, citations
+from enclave.pipeline.answering import Assistant
 from enclave.pipeline.catalogue import resolve
+from enclave.pipeline.citing import citations
 from enclave.pipeline.entities import Hit, Usage
 from enclave.pipeline.llamacpp import LlamaCppLLM
 from enclave.pipeline.llm import LLMError, OpenAICompatibleLLM, first_line

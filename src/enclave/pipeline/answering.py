@@ -1,16 +1,16 @@
-"""Question -> access-filtered retrieval -> prompt -> streamed generation -> citations."""
+"""Question -> access-filtered retrieval -> prompt -> streamed generation -> checks -> citations."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from enclave.pipeline import grounding, polar
+from enclave.pipeline.citing import citations, marked, off_topic, weak_across
 from enclave.pipeline.embedding import ALL_SOURCES
-from enclave.pipeline.entities import Answer, Citation, Hit, Usage
+from enclave.pipeline.entities import Answer, Hit, Usage
 from enclave.pipeline.followups import Turn, standalone_query
 from enclave.pipeline.language import language_of
 from enclave.pipeline.llm import LLM
@@ -29,40 +29,6 @@ from enclave.pipeline.verbatim import verbatim
 
 # Characters per token is about 4 in English text; keep a margin for German compounds.
 _CHARS_PER_TOKEN = 3
-_MARK_AFTER_SPACE = re.compile(rf"\s*{grounding.CITATION_MARK.pattern}")
-
-
-def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> list[Citation]:
-    """The sources an answer cites as [n] or [n, m], in order of first citation.
-
-    Small models often answer correctly but cite nothing, or cite a neighbour of the source
-    that holds the answer. Then the answer is attributed to the source that alone holds its
-    facts and is about one of the questions asked (the question, its search string), or else
-    to the source sharing most of its words and numbers (at least two); such a citation is
-    marked as inferred. Each citation carries the sentence of its source that shares most
-    with the answer.
-    """
-    cited: dict[int, Hit] = {}
-    for match in grounding.CITATION_MARK.finditer(text):
-        for number in (int(n) for n in match.group(1).split(",")):
-            if 1 <= number <= len(sources):
-                cited.setdefault(number, sources[number - 1])
-    explicit = [Citation(n, hit, quote=grounding.quote(text, hit)) for n, hit in cited.items()]
-    if explicit and _holds(text, list(cited.values()), asked):
-        return explicit
-    answer_terms = grounding.terms(text)
-    overlaps = [len(answer_terms & grounding.terms(hit.text)) for hit in sources]
-    # Most shared words first, the better ranked source among equals.
-    ranked = sorted(range(len(sources)), key=lambda i: (-overlaps[i], i))
-    holder = next((i for i in ranked if _holds(text, [sources[i]], asked)), None)
-    if holder is None and explicit:
-        # Nothing holds the answer better than what the model cited: the caller judges it.
-        return explicit
-    if holder is None and (not ranked or overlaps[ranked[0]] < 2):
-        return []
-    best = ranked[0] if holder is None else holder
-    hit = sources[best]
-    return [Citation(best + 1, hit, inferred=True, quote=grounding.quote(text, hit))]
 
 
 def near_the_best(sources: Sequence[Hit], margin: float) -> list[Hit]:
@@ -82,13 +48,6 @@ def near_the_best(sources: Sequence[Hit], margin: float) -> list[Hit]:
         for hit, language in zip(sources, languages, strict=True)
         if hit.similarity is None or hit.similarity >= best[language] - margin
     ]
-
-
-def _holds(text: str, hits: Sequence[Hit], asked: Sequence[str]) -> bool:
-    """Whether the answer's facts stand in these passages and one of them is about a question."""
-    if not grounding.support(text, hits).grounded:
-        return False
-    return not asked or any(grounding.about(asked, hit) for hit in hits)
 
 
 @dataclass(frozen=True)
@@ -266,7 +225,9 @@ class Assistant:
             return (yield from self._abstain(answer, withdrawn=shown))
         asked = (question, answer.search_query)
         answer.citations = citations(said.text, answer.sources, asked)
-        if _off_topic(said.text, answer.citations, asked, self.sure_similarity):
+        if off_topic(said.text, answer.citations, asked, self.sure_similarity) or weak_across(
+            answer.citations, asked, self.min_similarity_across
+        ):
             return (yield from self._abstain(answer, withdrawn=shown))
         if not polar.holds(said, stated, answer.citations):
             return (yield from self._abstain(answer, withdrawn=shown))
@@ -276,7 +237,7 @@ class Assistant:
             answer.text = polar.in_language(question, answer.text)
             if answer.citations and answer.citations[0].inferred:
                 # Not shown yet: its mark can name the passage matched to it, not the model's.
-                answer.text = _marked(answer.text, answer.citations[0].number)
+                answer.text = marked(answer.text, answer.citations[0].number)
             yield answer.text
         if draft.looped:
             # Said only of an answer that stands: a withdrawn one gets the withdrawal alone.
@@ -333,33 +294,6 @@ class Assistant:
 def _best(hits: Sequence[Hit]) -> float:
     """The highest similarity among hits (0 where none has one)."""
     return max((hit.similarity or 0.0 for hit in hits), default=0.0)
-
-
-def _marked(text: str, number: int) -> str:
-    """The answer with its citation marks, if any, replaced by one mark of source number."""
-    return f"{_MARK_AFTER_SPACE.sub('', text).rstrip()} [{number}]"
-
-
-def _off_topic(
-    text: str, citations: Sequence[Citation], asked: Sequence[str], sure_similarity: float
-) -> bool:
-    """Whether the answer (text), grounded in its cited passages, comes from something else
-    than what was asked: passages about another subject, or in them, sentences about another
-    fact; where the retriever matched no cited passage surely, sentences among too few of the
-    question's words."""
-    cited = [c.hit for c in citations]
-    if not cited:
-        return False
-    if not any(grounding.about(asked, hit) for hit in cited):
-        return True
-    if not any(grounding.quote_about(asked, hit, text) for hit in cited):
-        return True
-    return not any(
-        hit.similarity is None
-        or hit.similarity >= sure_similarity
-        or grounding.question_share(asked, hit, text) >= grounding.MIN_SHARE_NEAR_ANSWER
-        for hit in cited
-    )
 
 
 class AnswerStream:

@@ -1,0 +1,98 @@
+"""Which passages an answer cites, and whether they are about what was asked.
+
+A small model cites nothing, or a neighbour of the passage that holds its answer: citations()
+finds the passage that does. A grounded answer can still come from a passage, or a sentence,
+about something else than the question: off_topic() and weak_across() say so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from enclave.pipeline import grounding
+from enclave.pipeline.entities import Citation, Hit
+from enclave.pipeline.language import language_of
+
+_MARK_AFTER_SPACE = re.compile(rf"\s*{grounding.CITATION_MARK.pattern}")
+
+
+def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> list[Citation]:
+    """The sources an answer cites as [n] or [n, m], in order of first citation.
+
+    Small models often answer correctly but cite nothing, or cite a neighbour of the source
+    that holds the answer. Then the answer is attributed to the source that alone holds its
+    facts and is about one of the questions asked (the question, its search string), or else
+    to the source sharing most of its words and numbers (at least two); such a citation is
+    marked as inferred. Each citation carries the sentence of its source that shares most
+    with the answer.
+    """
+    cited: dict[int, Hit] = {}
+    for match in grounding.CITATION_MARK.finditer(text):
+        for number in (int(n) for n in match.group(1).split(",")):
+            if 1 <= number <= len(sources):
+                cited.setdefault(number, sources[number - 1])
+    explicit = [Citation(n, hit, quote=grounding.quote(text, hit)) for n, hit in cited.items()]
+    if explicit and _holds(text, list(cited.values()), asked):
+        return explicit
+    answer_terms = grounding.terms(text)
+    overlaps = [len(answer_terms & grounding.terms(hit.text)) for hit in sources]
+    # Most shared words first, the better ranked source among equals.
+    ranked = sorted(range(len(sources)), key=lambda i: (-overlaps[i], i))
+    holder = next((i for i in ranked if _holds(text, [sources[i]], asked)), None)
+    if holder is None and explicit:
+        # Nothing holds the answer better than what the model cited: the caller judges it.
+        return explicit
+    if holder is None and (not ranked or overlaps[ranked[0]] < 2):
+        return []
+    best = ranked[0] if holder is None else holder
+    hit = sources[best]
+    return [Citation(best + 1, hit, inferred=True, quote=grounding.quote(text, hit))]
+
+
+def _holds(text: str, hits: Sequence[Hit], asked: Sequence[str]) -> bool:
+    """Whether the answer's facts stand in these passages and one of them is about a question."""
+    if not grounding.support(text, hits).grounded:
+        return False
+    return not asked or any(grounding.about(asked, hit) for hit in hits)
+
+
+def marked(text: str, number: int) -> str:
+    """The answer with its citation marks, if any, replaced by one mark of source number."""
+    return f"{_MARK_AFTER_SPACE.sub('', text).rstrip()} [{number}]"
+
+
+def off_topic(
+    text: str, citations: Sequence[Citation], asked: Sequence[str], sure_similarity: float
+) -> bool:
+    """Whether the answer (text), grounded in its cited passages, comes from something else
+    than what was asked: passages about another subject, or in them, sentences about another
+    fact; where the retriever matched no cited passage surely, sentences among too few of the
+    question's words."""
+    cited = [c.hit for c in citations]
+    if not cited:
+        return False
+    if not any(grounding.about(asked, hit) for hit in cited):
+        return True
+    if not any(grounding.quote_about(asked, hit, text) for hit in cited):
+        return True
+    return not any(
+        hit.similarity is None
+        or hit.similarity >= sure_similarity
+        or grounding.question_share(asked, hit, text) >= grounding.MIN_SHARE_NEAR_ANSWER
+        for hit in cited
+    )
+
+
+def weak_across(citations: Sequence[Citation], asked: Sequence[str], threshold: float) -> bool:
+    """Whether every cited passage is in another language than the question and scored below
+    the threshold for such a passage: no word check judges an answer across languages, and
+    one so found is not about the question either ("When are alert e-mails sent?" got "jedem
+    Team [5]", from "Die IT meldet sich bei jedem Team mit einem Termin.", 0.786)."""
+    languages = {language_of(text) for text in asked}
+    return bool(citations) and all(
+        c.hit.similarity is not None
+        and c.hit.similarity < threshold
+        and grounding.language_of_hit(c.hit) not in languages
+        for c in citations
+    )
