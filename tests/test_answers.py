@@ -633,6 +633,15 @@ def test_the_default_model_does_not_answer_with_a_worked_examples_words(
     assert "travel" not in moving.text, moving.text
 
 
+def test_the_default_model_does_not_answer_from_a_weak_passage_in_another_language(
+    enclave: Enclave, default_llm: LlamaCppLLM
+) -> None:
+    # It answers bob "jedem Team [5]", from a German passage about laptops below the threshold.
+    enclave, _ = counted_demo(enclave, default_llm)
+    alerts = enclave.assistant.ask(enclave.store.viewer("bob"), "When are alert e-mails sent?")
+    assert alerts.abstained and alerts.text == ABSTAIN_EN, alerts.text
+
+
 def test_the_default_models_command_is_the_passages_own(
     enclave: Enclave, default_llm: LlamaCppLLM
 ) -> None:
