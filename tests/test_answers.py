@@ -633,6 +633,23 @@ def test_the_default_model_does_not_answer_with_a_worked_examples_words(
     assert "travel" not in moving.text, moving.text
 
 
+def test_the_default_model_answers_a_follow_up_the_title_speaks_for(
+    enclave: Enclave, default_llm: LlamaCppLLM
+) -> None:
+    # "When was it released?" holds no word beyond the release notes' title: its right answer
+    # was withdrawn, as "new" (from the question searched with it) stands nowhere near it.
+    enclave, _ = counted_demo(enclave, default_llm)
+    alice = enclave.store.viewer("alice")
+    history = [("What is new in Lumen 4.2?", "Anomaly detection [2]")]
+    released = enclave.assistant.ask(alice, "When was it released?", history=history)
+    assert not released.abstained and "2 October" in released.text, released.text
+    assert released.citations[0].hit.file_name == "release-notes-4.2.md"
+    # "Where?" asks nothing alone: it is searched with the conversation.
+    history = [("When is the company party?", "11 December [1]")]
+    where = enclave.assistant.ask(alice, "Where?", history=history)
+    assert "party" in (where.search_query or "").lower(), where.search_query
+
+
 def test_the_default_model_does_not_answer_from_a_weak_passage_in_another_language(
     enclave: Enclave, default_llm: LlamaCppLLM
 ) -> None:
@@ -827,6 +844,10 @@ def test_follow_ups_are_recognised() -> None:
     assert is_follow_up("And how can I download it?")
     assert is_follow_up("Und wie beantrage ich sie dafür?")
     assert not is_follow_up("How long does the audit log keep entries?")
+    # Too short to ask anything alone, or "then": both refer back.
+    assert is_follow_up("Where?") and is_follow_up("Wie lange?") and is_follow_up("Which one?")
+    assert is_follow_up("Is the web console reachable then?") and is_follow_up("Was dann?")
+    assert not is_follow_up("Who is Katrin Vogel?")
     assert standalone_query("Can I change it?", [], None) == "Can I change it?"
     history = [("Which port does the export use?", "Port 8443.")]
     assert standalone_query("Can I change it?", history, None) == (

@@ -133,6 +133,31 @@ def test_a_sections_heading_speaks_for_its_sentences() -> None:
     assert not grounding.quote_about(["What was fixed in Lumen 4.2?"], notes, "Anomaly detection.")
 
 
+def test_a_follow_up_whose_words_the_title_holds_is_about_the_passage() -> None:
+    """ "When was it released?", after a question about what is new in Lumen 4.2, is searched
+    with that question too; the release notes' title holds all its words, so the search
+    string's "new" need not stand by the date (the default model's right answer was withdrawn)."""
+    notes = Hit(
+        2,
+        2,
+        "Lumen 4.2 Release Notes",
+        "/notes.md",
+        0,
+        "Released on 2 October 2026.",
+        None,
+        ("Lumen 4.2 Release Notes",),
+        0,
+        27,
+    )
+    asked = ["When was it released?", "When was it released? What is new in Lumen 4.2?"]
+    assert grounding.quote_about(asked, notes, "2 October 2026")
+    assert grounding.question_share(asked, notes, "2 October 2026") == 1.0
+    # The search string alone is judged as before: "new" stands nowhere near the date.
+    assert not grounding.quote_about(asked[1:], notes, "2 October 2026")
+    # A question with no words at all ("Where?") leaves the judging to its search string.
+    assert not grounding.quote_about(["Where?", asked[1]], notes, "2 October 2026")
+
+
 def test_the_question_share_around_the_answers_sentence() -> None:
     """The sentence that says the answer and those either side of it: how much of the question
     they hold (XQuAD: a question about a withheld paragraph answered from its neighbour)."""

@@ -1,12 +1,12 @@
 """Follow-up questions made standalone before retrieval.
 
 "And how can I download it?" finds nothing useful on its own: "it" is the audit log of the
-previous turn. A follow-up (it refers back: "it", "that", "dafür", or opens with "and",
-"und", "what about") is rewritten by the model into a standalone question, with the
-conversation as context. A rewrite that is unusable (empty, a loop, longer than a question,
-sharing no word with the conversation or none with the follow-up) falls back to the
-follow-up plus the previous question, which carries the topic for both keyword and dense
-search.
+previous turn. A follow-up (it refers back: "it", "that", "then", "dafür", opens with "and",
+"und", "what about", or is too short to ask anything alone: "Where?", "Wie lange?") is
+rewritten by the model into a standalone question, with the conversation as context. A
+rewrite that is unusable (empty, a loop, longer than a question, sharing no word with the
+conversation or none with the follow-up) falls back to the follow-up plus the previous
+question, which carries the topic for both keyword and dense search.
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ Turn = tuple[str, str]
 
 _REFERS_BACK = re.compile(
     r"^\s*(and|but|also|what about|how about|und|aber|auch|was ist mit|wie ist es mit)\b"
-    r"|\b(it|its|they|them|their|this|that|these|those|there|he|she|him|her|es|ihn|ihm|"
-    r"dies|diese|dieser|dieses|diesen|dort|dafür|davon|damit|darauf|dazu|deren|dessen)\b",
+    r"|\b(it|its|they|them|their|this|that|these|those|there|then|he|she|him|her|es|ihn|ihm|"
+    r"dies|diese|dieser|dieses|diesen|dort|dann|dafür|davon|damit|darauf|dazu|deren|dessen)\b",
     re.IGNORECASE,
 )
+_WORD = re.compile(r"\w+")
+# A question of this many words or fewer leaves out what it asks about: "Where?", "How long?".
+_ELLIPTICAL = 2
 _INSTRUCTION = (
     "Rewrite the follow-up question so that it can be understood without the conversation. "
     "Keep its language. Reply with the rewritten question only."
@@ -41,8 +44,9 @@ _MAX_CHARS = 300
 
 
 def is_follow_up(question: str) -> bool:
-    """Whether the question refers back to the conversation."""
-    return bool(_REFERS_BACK.search(question))
+    """Whether the question refers back to the conversation: by a word such as "it" or
+    "then", or by being too short to ask anything alone ("Where?", "Wie lange?")."""
+    return bool(_REFERS_BACK.search(question)) or len(_WORD.findall(question)) <= _ELLIPTICAL
 
 
 def standalone_query(

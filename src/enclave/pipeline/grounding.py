@@ -213,11 +213,12 @@ def about(questions: Iterable[str], hit: Hit) -> bool:
 def _asked_of(questions: Iterable[str], hit: Hit) -> tuple[list[set[str]], set[str]]:
     """The words of each question (the question, its search string) beyond those of the
     passage's title, for the questions in the passage's language (another language's words
-    differ even where the passage answers it); and its section heading's words beyond them."""
+    differ even where the passage answers it) that have words; and its section heading's
+    words beyond them. A question's set is empty where the title holds all its words."""
     titled = terms(hit.title)
     language = language_of_hit(hit)
-    wanted = [terms(q) - titled for q in dict.fromkeys(questions) if language_of(q) == language]
-    return [w for w in wanted if w], terms(" ".join(hit.heading_path)) - titled
+    asked = [terms(q) for q in dict.fromkeys(questions) if language_of(q) == language]
+    return [w - titled for w in asked if w], terms(" ".join(hit.heading_path)) - titled
 
 
 def _stated(text: str) -> set[str]:
@@ -253,7 +254,9 @@ def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
     # A section's heading ("New features") is part of what each of its sentences says.
     questions = tuple(questions)
     wanted, headed = _asked_of(questions, hit)
-    if not wanted:
+    # A follow-up's words may all stand in the title ("When was it released?" of the release
+    # notes): the passage is what it asks about, whatever its search string adds.
+    if not wanted or not all(wanted):
         return True
     return any(
         any(w & (sentence | headed) for w in wanted)
@@ -268,7 +271,7 @@ def question_share(questions: Iterable[str], hit: Hit, answer: str) -> float:
     judged (another language than the passage, or no words beyond the title's)."""
     questions = tuple(questions)
     wanted, headed = _asked_of(questions, hit)
-    if not wanted:
+    if not wanted or not all(wanted):
         return 1.0
     best = 0.0
     for spans, i, _ in _saying(hit, answer):
