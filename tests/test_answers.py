@@ -633,9 +633,7 @@ def test_the_default_model_does_not_answer_with_a_worked_examples_words(
     assert "travel" not in moving.text, moving.text
 
 
-def test_the_default_model_answers_a_follow_up_the_title_speaks_for(
-    enclave: Enclave, default_llm: LlamaCppLLM
-) -> None:
+def test_the_default_model_answers_follow_ups(enclave: Enclave, default_llm: LlamaCppLLM) -> None:
     # "When was it released?" holds no word beyond the release notes' title: its right answer
     # was withdrawn, as "new" (from the question searched with it) stands nowhere near it.
     enclave, _ = counted_demo(enclave, default_llm)
@@ -648,6 +646,14 @@ def test_the_default_model_answers_a_follow_up_the_title_speaks_for(
     history = [("When is the company party?", "11 December [1]")]
     where = enclave.assistant.ask(alice, "Where?", history=history)
     assert "party" in (where.search_query or "").lower(), where.search_query
+    # "warnt" asks what "zeigt Lumen eine Warnung" says (wordforms: a verb and its noun).
+    history = [("Wie groß wird die Telemetriedatenbank?", "2 GB [1]")]
+    warns = enclave.assistant.ask(alice, "Und ab wann warnt Lumen?", history=history)
+    assert not warns.abstained and "80" in warns.text, warns.text
+    # "dorthin" refers back to Augsburg.
+    history = [("When does the new office in Augsburg open?", "1 December 2026 [1]")]
+    moving = enclave.assistant.ask(alice, "Wie viele Kollegen ziehen dorthin?", history=history)
+    assert not moving.abstained and re.search(r"12|zwölf|twelve", moving.text, re.I), moving.text
 
 
 def test_the_default_model_does_not_answer_from_a_weak_passage_in_another_language(
@@ -847,6 +853,7 @@ def test_follow_ups_are_recognised() -> None:
     # Too short to ask anything alone, or "then": both refer back.
     assert is_follow_up("Where?") and is_follow_up("Wie lange?") and is_follow_up("Which one?")
     assert is_follow_up("Is the web console reachable then?") and is_follow_up("Was dann?")
+    assert is_follow_up("Wie viele Kollegen ziehen dorthin?")
     assert not is_follow_up("Who is Katrin Vogel?")
     assert standalone_query("Can I change it?", [], None) == "Can I change it?"
     history = [("Which port does the export use?", "Port 8443.")]

@@ -27,6 +27,11 @@ from enclave.pipeline.wordforms import other_form, up_to_an_ending
         ("festplattenverschlusselung", "verschlusselung", False),  # not the other way round
         ("platten", "festplattenverschlusselung", False),  # a part, not the head
         ("team", "team", False),  # the same form: the key already finds it
+        ("warnt", "warnung", True),  # a German verb and its noun in -ung
+        ("warnung", "warnt", True),
+        ("verschlusseln", "verschlusselung", True),
+        ("hunt", "hung", False),  # no stem of four letters left
+        ("young", "you", False),
     ],
 )
 def test_other_forms_of_a_word(word: str, other: str, same: bool) -> None:

@@ -25,7 +25,8 @@ Turn = tuple[str, str]
 _REFERS_BACK = re.compile(
     r"^\s*(and|but|also|what about|how about|und|aber|auch|was ist mit|wie ist es mit)\b"
     r"|\b(it|its|they|them|their|this|that|these|those|there|then|he|she|him|her|es|ihn|ihm|"
-    r"dies|diese|dieser|dieses|diesen|dort|dann|dafür|davon|damit|darauf|dazu|deren|dessen)\b",
+    r"dies|diese|dieser|dieses|diesen|dort|dorthin|dahin|dann|dafür|davon|damit|darauf|dazu|"
+    r"daran|darin|darüber|danach|dabei|deren|dessen)\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+")

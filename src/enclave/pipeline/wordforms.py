@@ -3,10 +3,10 @@
 Words are compared by a key: lower case, umlauts folded, cut to six letters. That joins the
 inflections of longer words ("Apotheke"/"Apotheken"), not: a small number written out ("vier"
 and "4"), a unit, month or weekday in the other language ("Tage"/"days"), the inflections of
-a word shorter than six letters ("team"/"teams", "fast"/"faster", "ship"/"shipped"), or a
-German compound and its head, which names what the compound is a kind of
-("Festplattenverschlüsselung" is a "Verschlüsselung"). The first two are keys (below); the
-last two are found by other_form, word against word.
+a word shorter than six letters ("team"/"teams", "fast"/"faster", "ship"/"shipped"), a German
+verb and its noun in -ung ("warnt"/"Warnung"), or a German compound and its head, which names
+what the compound is a kind of ("Festplattenverschlüsselung" is a "Verschlüsselung"). The
+first two are keys (below); the others are found by other_form, word against word.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ BILINGUAL = {
 # Endings of an inflected word, English and German (a short word's forms: "team"/"teams").
 _ENDINGS = frozenset("s es ed d er est ing ly e en ern em n st ste sten".split())
 _E_DROPPED = frozenset({"ing", "ed"})
+# A German verb's forms beside its noun in -ung ("warnt"/"Warnung", "liefern"/"Lieferung").
+_VERB_ENDINGS = frozenset("e en n t et st te ten end".split())
 # A stem shorter than this is no word's stem here: "bet"/"better", "car"/"care".
 _MIN_STEM = 4
 # A compound's head at least this long, and what comes before it at least three letters.
@@ -71,7 +73,7 @@ _MIN_MODIFIER = 3
 def other_form(word: str, other: str, heads: bool = True) -> bool:
     """Whether other (a whole word, lower case, umlauts folded) is word in another form: an
     inflection ("fast"/"faster"; a doubled last consonant or a dropped final e too:
-    "ship"/"shipped", "move"/"moving"), or, where
+    "ship"/"shipped", "move"/"moving"), a verb beside its noun ("warnt"/"warnung"), or, where
     heads, a compound ending in word ("verschlusselung" in "festplattenverschlusselung")."""
     if word == other:
         return False
@@ -85,6 +87,8 @@ def other_form(word: str, other: str, heads: bool = True) -> bool:
     # matched so, and let a withheld XQuAD answer through).
     if len(short) >= _MIN_STEM and short[-1] == "e" and long.startswith(short[:-1]):
         return long[len(short) - 1 :] in _E_DROPPED
+    if _noun_of_verb(short, long) or _noun_of_verb(long, short):
+        return True
     return (
         heads
         and len(word) >= _MIN_HEAD
@@ -100,3 +104,16 @@ def up_to_an_ending(word: str, other: str) -> bool:
     question (grounding.restates), where a short stem ("dog") must count too."""
     short, long = sorted((word, other), key=len)
     return long.startswith(short) and len(long) - len(short) <= 3
+
+
+def _noun_of_verb(noun: str, verb: str) -> bool:
+    """Whether noun is the German noun in -ung of the verb form ("warnung", "warnt"): in a
+    question the verb asks what the passage names ("Ab wann warnt Lumen?", "zeigt Lumen eine
+    Warnung"). English words rarely end so."""
+    stem = noun[:-3]
+    return (
+        noun.endswith("ung")
+        and len(stem) >= _MIN_STEM
+        and verb.startswith(stem)
+        and verb[len(stem) :] in _VERB_ENDINGS
+    )
