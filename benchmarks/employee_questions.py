@@ -103,6 +103,20 @@ UNANSWERABLE = [
 ]
 
 
+def use_model(enclave: Enclave, name: str) -> None:
+    """Answer with catalogue model name from now on, on 2 threads, as catalogued."""
+    model = CATALOGUE[name]
+    enclave.__dict__["llm"] = LlamaCppLLM(
+        str(pull(model, default_models_dir())),
+        enclave.settings.llm_context,
+        2,
+        quote=model.quote,
+        min_first_logprob=model.min_first_logprob,
+        min_next_logprob=model.min_next_logprob,
+    )
+    enclave.__dict__.pop("assistant", None)
+
+
 def timed(enclave: Enclave, user: str, question: str) -> tuple[object, float, float]:
     """(answer, seconds to the first piece, seconds to the whole answer), retrieval included."""
     start = time.perf_counter()
@@ -184,17 +198,7 @@ def main() -> None:
     ):
         setup_demo(enclave)
         for name in args.models.split(","):
-            model = CATALOGUE[name]
-            llm = LlamaCppLLM(
-                str(pull(model, default_models_dir())),
-                enclave.settings.llm_context,
-                2,
-                quote=model.quote,
-                min_first_logprob=model.min_first_logprob,
-                min_next_logprob=model.min_next_logprob,
-            )
-            enclave.__dict__["llm"] = llm
-            enclave.__dict__.pop("assistant", None)
+            use_model(enclave, name)
             task = progress.add_task(name, total=len(ANSWERABLE) + len(UNANSWERABLE))
             results[name] = measure(enclave, lambda: progress.advance(task))  # noqa: B023
     text = report(results)

@@ -138,7 +138,7 @@ def other_forms(looking: str, text: str, heads: bool = True) -> set[str]:
 
 
 def _in_other_forms(looking: set[str], present: set[str], heads: bool) -> set[str]:
-    """other_forms for words already split (whole_words)."""
+    """other_forms for words already split (_whole_words)."""
     return {
         _key(word) for word in looking if any(other_form(word, other, heads) for other in present)
     }
