@@ -16,16 +16,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 
-from employee_questions import HERE, use_model
-from rich.console import Console
-from rich.progress import Progress
+from employee_questions import HERE, on_the_demo
 
-from enclave.config import DEFAULT_LLM_MODEL, Settings
-from enclave.demo import setup_demo
+from enclave.config import DEFAULT_LLM_MODEL
 from enclave.pipeline.wiring import Enclave
 
 LEAVE = [("Wie viele Urlaubstage bekommen Mitarbeitende?", "30 [1]")]
@@ -131,18 +127,7 @@ def main() -> None:
     parser.add_argument("--models", default=DEFAULT_LLM_MODEL)
     parser.add_argument("--out", type=Path, default=HERE / "conversations.md")
     args = parser.parse_args()
-    results: dict[str, dict] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="enclave-conversations-") as scratch,
-        Enclave(Settings.load(data_dir=Path(scratch), llm_threads=2)) as enclave,
-        Progress(console=Console(stderr=True), transient=True) as progress,
-    ):
-        setup_demo(enclave)
-        for name in args.models.split(","):
-            use_model(enclave, name)
-            task = progress.add_task(name, total=len(CONVERSATIONS))
-            results[name] = measure(enclave, lambda: progress.advance(task))  # noqa: B023
-    text = report(results)
+    text = report(on_the_demo(args.models, len(CONVERSATIONS), measure))
     args.out.write_text(text, encoding="utf-8")
     sys.stdout.write(text)
 

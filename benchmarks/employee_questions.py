@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -117,6 +118,25 @@ def use_model(enclave: Enclave, name: str) -> None:
     enclave.__dict__.pop("assistant", None)
 
 
+def on_the_demo(
+    models: str, steps: int, measure: Callable[[Enclave, Callable[[], None]], dict]
+) -> dict[str, dict]:
+    """measure(enclave, tick) on a fresh copy of the demo corpus for each model (catalogue
+    names, comma-separated), with a progress bar of steps ticks per model."""
+    results: dict[str, dict] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="enclave-demo-") as scratch,
+        Enclave(Settings.load(data_dir=Path(scratch), llm_threads=2)) as enclave,
+        Progress(console=Console(stderr=True), transient=True) as progress,
+    ):
+        setup_demo(enclave)
+        for name in models.split(","):
+            use_model(enclave, name)
+            task = progress.add_task(name, total=steps)
+            results[name] = measure(enclave, lambda: progress.advance(task))  # noqa: B023
+    return results
+
+
 def timed(enclave: Enclave, user: str, question: str) -> tuple[object, float, float]:
     """(answer, seconds to the first piece, seconds to the whole answer), retrieval included."""
     start = time.perf_counter()
@@ -190,17 +210,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(OFFLINE))
     parser.add_argument("--out", type=Path, default=HERE / "employee_questions.md")
     args = parser.parse_args()
-    results: dict[str, dict] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="enclave-employees-") as scratch,
-        Enclave(Settings.load(data_dir=Path(scratch), llm_threads=2)) as enclave,
-        Progress(console=Console(stderr=True), transient=True) as progress,
-    ):
-        setup_demo(enclave)
-        for name in args.models.split(","):
-            use_model(enclave, name)
-            task = progress.add_task(name, total=len(ANSWERABLE) + len(UNANSWERABLE))
-            results[name] = measure(enclave, lambda: progress.advance(task))  # noqa: B023
+    results = on_the_demo(args.models, len(ANSWERABLE) + len(UNANSWERABLE), measure)
     text = report(results)
     args.out.write_text(text, encoding="utf-8")
     sys.stdout.write(text)
