@@ -622,6 +622,12 @@ def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
     assert not operators.text.lower().startswith("yes"), operators.text
     always = ask(bob, "Verfällt Resturlaub nach dem 31. März immer?")
     assert not always.text.lower().startswith("ja"), always.text
+    # Its "no" to both stands on "Administrators cannot shorten the retention below 90 days",
+    # which holds only their subject.
+    history = [("How long does the audit log keep entries?", "400 days [1]")]
+    for question in ("Can administrators change that?", "Can administrators extend it?"):
+        answer = ask(alice, question, history=history)
+        assert not re.match(r"(no|yes)\b", answer.text, re.I), (question, answer.text)
 
 
 def test_the_default_model_does_not_answer_with_a_worked_examples_words(

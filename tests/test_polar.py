@@ -78,6 +78,18 @@ def test_a_yes_is_said_of_what_the_question_asks_about() -> None:
     assert holds(kept, lumen, [cited("Login entries are kept for 400 days.", kept.text, "Lumen")])
 
 
+def test_a_sentence_that_holds_only_the_subject_says_no_yes_or_no() -> None:
+    # "Administrators cannot shorten the retention": half of "Can administrators change
+    # that?", but only its subject; the default model answered it, and "... extend it?", "no".
+    for question in ("Can administrators change that?", "Can administrators extend it?"):
+        for answer in ("No [1]", "Yes [1]"):
+            said = claim(question, answer)
+            assert not holds(said, question, [cited(AUDIT, said.text)]), (question, answer)
+    # Where it holds more than the subject it still decides.
+    shorten = "Can administrators shorten it?"
+    assert holds(claim(shorten, "No [1]"), shorten, [cited(AUDIT, claim(shorten, "No").text)])
+
+
 def test_always_is_answered_no_where_the_passage_names_an_exception() -> None:
     policy = (
         "Resturlaub kann bis zum 31. März des Folgejahres genommen werden. Danach verfällt er, "

@@ -5,8 +5,9 @@ such answer, right or wrong. What a yes asserts is the question as a statement, 
 denial: that claim is checked against the sources instead. Its words must stand in them (for a
 yes, every number it names too: "five days a week" is no yes where the policy says three), and
 in the cited sentence that says most of it, which must not deny it (a yes) or must (a no:
-"cannot", "nicht", "only"). A yes must also be said of what the question asks about (its
-first word after the verb: "operators" in "Can operators manage users?"), and a question
+"cannot", "nicht", "only"), and that sentence must say more of the question than its subject.
+A yes must also be said of what the question asks about (its first word after the verb:
+"operators" in "Can operators manage users?"), and a question
 whether something always holds is answered no where the passage names an exception ("es sei
 denn"). A question in another language than its passage is not judged word by word
 elsewhere, but a yes or no has nothing else to stand on: it is withdrawn.
@@ -89,8 +90,12 @@ def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
             continue
         wanted = grounding.terms(said.text) - grounding.terms(citation.hit.title)
         found = grounding.terms(sentence) | grounding.other_forms(said.text, sentence)
-        share = len(wanted & found) / len(wanted) if wanted else 0.0
-        if share < MIN_CLAIM_SHARE:
+        said_there = wanted & found
+        share = len(said_there) / len(wanted) if wanted else 0.0
+        # A sentence that holds only the question's subject says nothing of what is asked of
+        # it: "Administrators cannot shorten the retention" is no "no" to "Can administrators
+        # change that?" or "... extend it?" (half of two words; the default model said "no").
+        if share < MIN_CLAIM_SHARE or not said_there - subject:
             continue
         denies, restricts = bool(_DENIAL.search(sentence)), bool(_RESTRICTION.search(sentence))
         # "Always?" is answered no where the passage names an exception ("es sei denn").
