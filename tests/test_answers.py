@@ -21,7 +21,8 @@ from enclave.demo import setup_demo
 from enclave.pipeline import grounding
 from enclave.pipeline.access import Principal
 from enclave.pipeline.answering import Assistant, near_the_best
-from enclave.pipeline.entities import Answer, Hit, Usage
+from enclave.pipeline.citing import number_elsewhere
+from enclave.pipeline.entities import Answer, Citation, Hit, Usage
 from enclave.pipeline.followups import is_follow_up, standalone_query
 from enclave.pipeline.llamacpp import LlamaCppLLM
 from enclave.pipeline.llm import load_llm
@@ -308,6 +309,43 @@ def test_an_answer_from_a_weak_passage_in_another_language_is_withdrawn(enclave:
     # Where such passages are held to no threshold, the same answer stands on it.
     answer = ask(0.0)
     assert not answer.abstained and answer.citations[0].hit == team
+
+
+def test_an_answer_from_a_passage_without_the_questions_number_is_withdrawn(
+    enclave: Enclave,
+) -> None:
+    """The default model answered "What was fixed for backups in Lumen 4.2?" with the
+    handbook's backup command, beside the 4.2 release notes' fixed problem with backups."""
+    setup_demo(enclave)
+    alice, question = enclave.store.viewer("alice"), "What was fixed for backups in Lumen 4.2?"
+    found = enclave.retriever.search(alice, question, 5)
+    handbook = next(n for n, h in enumerate(found, 1) if "lumenctl backup" in h.text)
+    notes = next(n for n, h in enumerate(found, 1) if "Backups no longer fail" in h.text)
+
+    def ask(said: str) -> Answer:
+        assistant = Assistant(enclave.retriever, ScriptedLLM(said), 4096, 200, source_margin=2.0)
+        return assistant.ask(alice, question, k=5)
+
+    wrong = ask(f"Run `lumenctl backup --target /srv/backup` every night [{handbook}]")
+    assert wrong.abstained and wrong.text == ABSTAIN_EN and not wrong.citations
+    right = ask(f"Backups no longer fail when a dashboard name contains a slash [{notes}]")
+    assert not right.abstained and right.citations[0].hit.file_name == "release-notes-4.2.md"
+
+
+def test_number_elsewhere_needs_a_passage_that_says_more_of_the_question() -> None:
+    def hit(title: str, text: str) -> Hit:
+        return Hit(1, 1, title, "/x.md", 0, text, None, (), 0, len(text), language="en")
+
+    handbook = hit("Handbook", "Lumen runs with 16 GB of memory. Run the backup every night.")
+    notes = hit("Lumen 4.2 Release Notes", "Fixed problems: backups no longer fail.")
+    cited = [Citation(1, handbook)]
+    assert number_elsewhere("What was fixed for backups in Lumen 4.2?", cited, [handbook, notes])
+    # The release notes hold the number but nothing else the handbook lacks.
+    assert not number_elsewhere("How much memory does Lumen 4.2 use?", cited, [handbook, notes])
+    # No number asked, or the number in the cited passage itself.
+    assert not number_elsewhere("What was fixed for backups?", cited, [handbook, notes])
+    assert not number_elsewhere("Which 16 GB fix?", cited, [handbook, notes])
+    assert not number_elsewhere("What was fixed in 4.2?", [Citation(2, notes)], [handbook, notes])
 
 
 def test_an_answer_with_words_of_the_worked_examples_is_withdrawn(enclave: Enclave) -> None:
@@ -686,6 +724,12 @@ def test_the_default_models_command_is_the_passages_own(
     )
     assert "`lumenctl init`" in create.text and "apt" not in create.text, create.text
     assert "`lumenctl init` to create" in create.citations[0].quote.text  # type: ignore[union-attr]
+    # Asked what 4.2 fixed for backups, it quotes the handbook's backup command (no 4.2 there)
+    # beside the release notes' fix: not shown.
+    fixed = enclave.assistant.ask(
+        enclave.store.viewer("alice"), "What was fixed for backups in Lumen 4.2?"
+    )
+    assert "every night" not in fixed.text, fixed.text
 
 
 def test_the_default_model_says_who_wrote_an_email(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from enclave.pipeline import grounding, polar
-from enclave.pipeline.citing import citations, marked, off_topic, weak_across
+from enclave.pipeline.citing import citations, marked, number_elsewhere, off_topic, weak_across
 from enclave.pipeline.embedding import ALL_SOURCES
 from enclave.pipeline.entities import Answer, Hit, Usage
 from enclave.pipeline.followups import Turn, standalone_query
@@ -225,9 +225,7 @@ class Assistant:
             return (yield from self._abstain(answer, withdrawn=shown))
         asked = (question, answer.search_query)
         answer.citations = citations(said.text, answer.sources, asked)
-        if off_topic(said.text, answer.citations, asked, self.sure_similarity) or weak_across(
-            answer.citations, asked, self.min_similarity_across
-        ):
+        if self._cites_something_else(answer, said, stated):
             return (yield from self._abstain(answer, withdrawn=shown))
         if not polar.holds(said, stated, answer.citations):
             return (yield from self._abstain(answer, withdrawn=shown))
@@ -243,6 +241,19 @@ class Assistant:
             # Said only of an answer that stands: a withdrawn one gets the withdrawal alone.
             yield f"\n\n({grounding.cut_short(question)})"
         return answer
+
+    def _cites_something_else(self, answer: Answer, said: polar.Claim, stated: str) -> bool:
+        """Whether the passages the answer cites are about something else than the question
+        (citing.py): off its subject, weak matches in another language, or beside a passage
+        that says more of it (not judged for a yes or no: polar.py does)."""
+        asked = (answer.question, answer.search_query)
+        return (
+            off_topic(said.text, answer.citations, asked, self.sure_similarity)
+            or weak_across(answer.citations, asked, self.min_similarity_across)
+            or (
+                said.polarity is None and number_elsewhere(stated, answer.citations, answer.sources)
+            )
+        )
 
     def _about_it(self, query: str, sources: Sequence[Hit]) -> bool:
         """Whether a source reaches the embedding model's threshold for a passage in its

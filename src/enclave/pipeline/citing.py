@@ -2,7 +2,8 @@
 
 A small model cites nothing, or a neighbour of the passage that holds its answer: citations()
 finds the passage that does. A grounded answer can still come from a passage, or a sentence,
-about something else than the question: off_topic() and weak_across() say so.
+about something else than the question: off_topic(), weak_across() and number_elsewhere()
+say so.
 """
 
 from __future__ import annotations
@@ -95,4 +96,24 @@ def weak_across(citations: Sequence[Citation], asked: Sequence[str], threshold: 
         and c.hit.similarity < threshold
         and grounding.language_of_hit(c.hit) not in languages
         for c in citations
+    )
+
+
+def number_elsewhere(question: str, citations: Sequence[Citation], shown: Sequence[Hit]) -> bool:
+    """Whether another passage shown says more of the question than the cited ones: a number
+    it names ("Lumen 4.2", "in 2001") that none of them holds, and a word of it they lack.
+    Asked "What was fixed for backups in Lumen 4.2?", the default model answered with the
+    handbook's "Run `lumenctl backup --target /srv/backup` every night [1]", beside the 4.2
+    release notes' "Fixed problems: Backups no longer fail when ...". (Its "16 GB" to "How
+    much memory does Lumen 4.2 need?" stands: no release note says anything of memory.)"""
+    named = grounding.numbers(question)
+    if not named or not citations:
+        return False
+    cited = [grounding.as_shown(c.hit) for c in citations]
+    missing = named - set().union(*map(grounding.numbers, cited))
+    unsaid = grounding.terms(question) - named - set().union(*map(grounding.terms, cited))
+    numbers = {c.number for c in citations}
+    return any(
+        missing & grounding.numbers(text) and unsaid & grounding.terms(text)
+        for text in (grounding.as_shown(hit) for n, hit in enumerate(shown, 1) if n not in numbers)
     )

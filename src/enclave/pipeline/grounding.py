@@ -161,7 +161,7 @@ def support(answer: str, sources: Iterable[Hit]) -> Support:
     available: set[str] = set()
     counting: set[tuple[str, str]] = set()
     for hit in sources:
-        passage = _passage(hit)
+        passage = as_shown(hit)
         available |= terms(passage) | numbers(passage) | other_forms(answer, passage)
         counting |= _counts(passage, _UNIT_WINDOW)
     wanted, stated = terms(answer), numbers(answer)
@@ -200,11 +200,11 @@ def about(questions: Iterable[str], hit: Hit) -> bool:
         if not wanted:
             continue
         if not language:
-            language, available = language_of_hit(hit), terms(_passage(hit))
+            language, available = language_of_hit(hit), terms(as_shown(hit))
         if language_of(question) != language:
             return True
         judged = True
-        found = available | other_forms(question, _passage(hit), heads=False)
+        found = available | other_forms(question, as_shown(hit), heads=False)
         if len(wanted & found) / len(wanted) >= MIN_QUESTION_SUPPORT:
             return True
     return not judged
@@ -299,7 +299,7 @@ def _bare(line: str) -> str:
     return CITATION_MARK.sub(" ", line).strip(" \t#*.:-").lower()
 
 
-def _passage(hit: Hit) -> str:
+def as_shown(hit: Hit) -> str:
     """A passage as the model saw it: title, headings and text."""
     return f"{hit.title} {' '.join(hit.heading_path)} {hit.text}"
 
