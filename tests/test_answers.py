@@ -23,7 +23,7 @@ from enclave.pipeline.access import Principal
 from enclave.pipeline.answering import Assistant, near_the_best
 from enclave.pipeline.citing import number_elsewhere
 from enclave.pipeline.entities import Answer, Citation, Hit, Usage
-from enclave.pipeline.followups import is_follow_up, standalone_query
+from enclave.pipeline.followups import asked_as, is_follow_up, standalone_query
 from enclave.pipeline.llamacpp import LlamaCppLLM
 from enclave.pipeline.llm import load_llm
 from enclave.pipeline.prompting import Prompt, build_prompt, from_the_examples
@@ -690,6 +690,8 @@ def test_the_default_model_answers_follow_ups(enclave: Enclave, default_llm: Lla
     history = [("When is the company party?", "11 December [1]")]
     where = enclave.assistant.ask(alice, "Where?", history=history)
     assert "party" in (where.search_query or "").lower(), where.search_query
+    # Asked "Where?" alone it said "Augsburg [3]" (withdrawn); it is asked the rewrite now.
+    assert "canteen" in where.text, where.text
     # "warnt" asks what "zeigt Lumen eine Warnung" says (wordforms: a verb and its noun).
     history = [("Wie groß wird die Telemetriedatenbank?", "2 GB [1]")]
     warns = enclave.assistant.ask(alice, "Und ab wann warnt Lumen?", history=history)
@@ -920,6 +922,27 @@ def test_follow_ups_are_recognised() -> None:
     assert standalone_query("Und um wie viel Uhr?", history, rewritten) == (
         "Um wie viel Uhr beginnt die Betriebsversammlung?"
     )
+
+
+def test_a_question_too_short_to_ask_anything_is_put_to_the_model_rewritten(
+    enclave: Enclave,
+) -> None:
+    assert asked_as("Where?", "Where is the company party?") == "Where is the company party?"
+    # The fallback only appends the previous question: the model gets the follow-up itself.
+    assert asked_as("Where?", "Where? When is the company party?") == "Where?"
+    # A longer follow-up is put as asked: the default model answered its rewrites worse.
+    assert asked_as("What is it for?", "What is the home office allowance?") == "What is it for?"
+    setup_demo(enclave)
+    alice, history = enclave.store.viewer("alice"), [("When is the company party?", "11 December")]
+    llm = RecordingLLM("Where is the company party?")
+    assistant = Assistant(enclave.retriever, llm, 4096, 200)
+    assistant.ask(alice, "Where?", history=history)
+    rewriting, answering = llm.prompts
+    assert "Follow-up: Where?" in rewriting.messages[-1]["content"]
+    assert answering.messages[-1]["content"].endswith("Question: Where is the company party?")
+    # A caller's own search string is searched, not asked.
+    assistant.ask(alice, "Where?", search="company party canteen")
+    assert llm.prompts[-1].messages[-1]["content"].endswith("Question: Where?")
 
 
 def test_a_follow_up_is_searched_with_its_conversation(server: Running) -> None:

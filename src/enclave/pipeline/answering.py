@@ -11,7 +11,7 @@ from enclave.pipeline import grounding, polar
 from enclave.pipeline.citing import citations, marked, number_elsewhere, off_topic, weak_across
 from enclave.pipeline.embedding import ALL_SOURCES
 from enclave.pipeline.entities import Answer, Hit, Usage
-from enclave.pipeline.followups import Turn, standalone_query
+from enclave.pipeline.followups import Turn, asked_as, standalone_query
 from enclave.pipeline.language import language_of
 from enclave.pipeline.llm import LLM
 from enclave.pipeline.prompting import (
@@ -160,8 +160,10 @@ class Assistant:
             # (a small model answers anyway, from whatever it is shown).
             return (yield from self._abstain(answer, withdrawn=False))
         sources = near_the_best(sources, self.source_margin)
+        # A caller's own search string is no question to answer; a follow-up's rewrite is.
+        asking = question if search else asked_as(question, answer.search_query)
         # A long question leaves less room for sources in the same window.
-        prompt = build_prompt(question, sources, max(1000, self.max_source_chars - len(question)))
+        prompt = build_prompt(asking, sources, max(1000, self.max_source_chars - len(asking)))
         answer.sources = sources[: prompt.source_count]
         draft = yield from self._complete(prompt, answer.usage, self.hold_chars)
         return (yield from self._settle(answer, draft))

@@ -64,6 +64,18 @@ def standalone_query(
     return f"{question} {history[-1][0]}"
 
 
+def asked_as(question: str, query: str) -> str:
+    """The question as the model answering it is asked it (it sees no conversation): for a
+    question too short to ask anything alone, its standalone rewrite ("Where?" after "When is
+    the company party?" got "Augsburg [3]", from the all-hands notes that also say where the
+    party is); else the question itself, which is what the model answers best: asked the
+    rewrites, it answered "Und bei Teilzeit?" with the full-time "30 [1]" and "What is it
+    for?" (the allowance; rewritten "What is the home office allowance?") with its amount."""
+    short = len(_WORD.findall(question)) <= _ELLIPTICAL
+    rewritten = query != question and not query.startswith(f"{question} ")
+    return query if short and rewritten else question
+
+
 def _rewrite(llm: LLM, question: str, history: Sequence[Turn], usage: Usage | None) -> str:
     lines = []
     for asked, answered in history[-3:]:
