@@ -104,16 +104,16 @@ def number_elsewhere(question: str, citations: Sequence[Citation], shown: Sequen
     it names ("Lumen 4.2", "in 2001") that none of them holds, and a word of it they lack.
     Asked "What was fixed for backups in Lumen 4.2?", the default model answered with the
     handbook's "Run `lumenctl backup --target /srv/backup` every night [1]", beside the 4.2
-    release notes' "Fixed problems: Backups no longer fail when ...". (Its "16 GB" to "How
-    much memory does Lumen 4.2 need?" stands: no release note says anything of memory.)"""
+    release notes' "Fixed problems: Backups no longer fail when ...". (This lets its "16 GB"
+    to "How much memory does Lumen 4.2 need?" pass: no release note says anything of memory.)"""
     named = grounding.numbers(question)
     if not named or not citations:
         return False
     cited = [grounding.as_shown(c.hit) for c in citations]
     missing = named - set().union(*map(grounding.numbers, cited))
     unsaid = grounding.terms(question) - named - set().union(*map(grounding.terms, cited))
-    numbers = {c.number for c in citations}
+    cited_at = {c.number for c in citations}
     return any(
         missing & grounding.numbers(text) and unsaid & grounding.terms(text)
-        for text in (grounding.as_shown(hit) for n, hit in enumerate(shown, 1) if n not in numbers)
+        for text in (grounding.as_shown(hit) for n, hit in enumerate(shown, 1) if n not in cited_at)
     )

@@ -7,10 +7,10 @@ yes, every number it names too: "five days a week" is no yes where the policy sa
 in the cited sentence that says most of it, which must not deny it (a yes) or must (a no:
 "cannot", "nicht", "only"), and that sentence must say more of the question than its subject.
 A yes must also be said of what the question asks about (its first word after the verb:
-"operators" in "Can operators manage users?"), and a question
-whether something always holds is answered no where the passage names an exception ("es sei
-denn"). A question in another language than its passage is not judged word by word
-elsewhere, but a yes or no has nothing else to stand on: it is withdrawn.
+"operators" in "Can operators manage users?"), and a question whether something always holds
+is answered no where the passage names an exception ("es sei denn"). A question in another
+language than its passage is not judged word by word elsewhere, but a yes or no has nothing
+else to stand on: it is withdrawn.
 """
 
 from __future__ import annotations
