@@ -186,3 +186,17 @@ def test_the_question_share_around_the_answers_sentence() -> None:
     assert grounding.question_share(["Firmengeschichte?"], passage, "1994") == 1.0
     # The best of the questions (the question as asked, its search string) counts.
     assert grounding.question_share([*elsewhere, "Standort Bremen"], passage, "1994") == 1.0
+
+
+def test_the_quote_is_the_sentence_saying_the_answer_of_what_was_asked() -> None:
+    roles = hit(
+        "Lumen knows three roles: viewer, operator and administrator. Viewers can read "
+        "dashboards. Administrators manage users, data sources, retention and the audit log."
+    )
+    asked = ["Who manages data sources in Lumen?"]
+    quoted = grounding.quote("administrators [1]", roles, asked)
+    assert quoted is not None and quoted.text.startswith("Administrators manage")
+    assert roles.text[quoted.start : quoted.end] == quoted.text
+    # Without the question, the first sentence naming them; none where no sentence says it.
+    assert grounding.quote("administrators [1]", roles).text.startswith("Lumen knows")  # type: ignore[union-attr]
+    assert grounding.quote("operators on call", hit("Viewers read."), asked) is None

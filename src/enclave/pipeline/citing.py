@@ -33,7 +33,9 @@ def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> l
         for number in (int(n) for n in match.group(1).split(",")):
             if 1 <= number <= len(sources):
                 cited.setdefault(number, sources[number - 1])
-    explicit = [Citation(n, hit, quote=grounding.quote(text, hit)) for n, hit in cited.items()]
+    explicit = [
+        Citation(n, hit, quote=grounding.quote(text, hit, asked)) for n, hit in cited.items()
+    ]
     if explicit and _holds(text, list(cited.values()), asked):
         return explicit
     answer_terms = grounding.terms(text)
@@ -48,7 +50,7 @@ def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> l
         return []
     best = ranked[0] if holder is None else holder
     hit = sources[best]
-    return [Citation(best + 1, hit, inferred=True, quote=grounding.quote(text, hit))]
+    return [Citation(best + 1, hit, inferred=True, quote=grounding.quote(text, hit, asked))]
 
 
 def _holds(text: str, hits: Sequence[Hit], asked: Sequence[str]) -> bool:

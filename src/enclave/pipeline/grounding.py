@@ -304,16 +304,19 @@ def as_shown(hit: Hit) -> str:
     return f"{hit.title} {' '.join(hit.heading_path)} {hit.text}"
 
 
-def quote(answer: str, hit: Hit) -> Quote | None:
-    """The sentence of hit that shares most with answer, numbers counting double (None if none
-    shares anything)."""
+def quote(answer: str, hit: Hit, asked: Iterable[str] = ()) -> Quote | None:
+    """The sentence of hit that shares most with answer, numbers counting double, and of those
+    the one sharing most with the questions asked ("administrators" to "Who manages data
+    sources?": "Administrators manage users, data sources, ...", not "... three roles: viewer,
+    operator and administrator."); None if none shares anything with the answer."""
     wanted, stated = terms(answer), numbers(answer)
-    best, best_overlap = None, 0
+    topic = set().union(*map(terms, asked))
+    best, best_overlap = None, (0, 0)
     for start, end in sentence_spans(hit.text, language_of_hit(hit)):
-        sentence = hit.text[start:end]
+        said = terms(sentence := hit.text[start:end])
         # A number the answer states is the strongest sign of the sentence it comes from.
-        overlap = len(wanted & terms(sentence)) + 2 * len(stated & numbers(sentence))
-        if overlap > best_overlap:
+        overlap = len(wanted & said) + 2 * len(stated & numbers(sentence)), len(topic & said)
+        if overlap[0] and overlap > best_overlap:
             best, best_overlap = (start, end), overlap
     if best is None:
         return None
