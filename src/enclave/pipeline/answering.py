@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from enclave.pipeline import grounding, polar
-from enclave.pipeline.citing import citations, marked, number_elsewhere, off_topic, weak_across
+from enclave.pipeline.citing import citations, marked, number_elsewhere, off_topic
 from enclave.pipeline.embedding import ALL_SOURCES
 from enclave.pipeline.entities import Answer, Hit, Usage
 from enclave.pipeline.followups import Turn, asked_as, standalone_query
@@ -34,7 +34,10 @@ _CHARS_PER_TOKEN = 3
 def near_the_best(sources: Sequence[Hit], margin: float) -> list[Hit]:
     """The sources whose similarity is at most margin below the best of those in their
     language (a passage in another language scores lower for the same relevance), in order.
-    A source found by keywords alone stays: the embedding model did not rank it; so do all
+    The first stays, which the search ranked best by meaning and keywords together ("Who
+    manages data sources in Lumen?": "Administrators manage users, data sources, ...", 0.043
+    below the handbook's introduction, whose "Nordlicht Systems GmbH" the model gave alone);
+    so does a source found by keywords alone: the embedding model did not rank it; and all
     where a cross-encoder reranked them (its order is the better judge)."""
     if any(hit.rerank_score is not None for hit in sources):
         return list(sources)
@@ -45,8 +48,25 @@ def near_the_best(sources: Sequence[Hit], margin: float) -> list[Hit]:
             best[language] = max(best.get(language, hit.similarity), hit.similarity)
     return [
         hit
-        for hit, language in zip(sources, languages, strict=True)
-        if hit.similarity is None or hit.similarity >= best[language] - margin
+        for n, (hit, language) in enumerate(zip(sources, languages, strict=True))
+        if n == 0 or hit.similarity is None or hit.similarity >= best[language] - margin
+    ]
+
+
+def citable(sources: Sequence[Hit], asked: Sequence[str], threshold: float) -> list[Hit]:
+    """The sources an answer may stand on, in order: a passage in another language than the
+    question (its search string, its translation) only where it reaches the threshold for such
+    passages. No word check judges an answer across languages, and a passage below it is not
+    about the question ("When are alert e-mails sent?" got "jedem Team [5]", from "Die IT
+    meldet sich bei jedem Team mit einem Termin.", 0.786); shown to the model, it only leads
+    it astray ("Wer genehmigt meinen Urlaub?" got the English remote-work policy's "HR")."""
+    languages = {language_of(text) for text in asked}
+    return [
+        hit
+        for hit in sources
+        if hit.similarity is None
+        or hit.similarity >= threshold
+        or grounding.language_of_hit(hit) in languages
     ]
 
 
@@ -159,7 +179,11 @@ class Assistant:
             # Nothing the user may read is about the question: the model is not asked to answer
             # (a small model answers anyway, from whatever it is shown).
             return (yield from self._abstain(answer, withdrawn=False))
-        sources = near_the_best(sources, self.source_margin)
+        # Passages found for the question's translation are in the language it was searched in.
+        searched = [q for q in (question, answer.search_query, answer.translated_query) if q]
+        sources = near_the_best(
+            citable(sources, searched, self.min_similarity_across), self.source_margin
+        )
         # A caller's own search string is no question to answer; a follow-up's rewrite is.
         asking = question if search else asked_as(question, answer.search_query)
         # A long question leaves less room for sources in the same window.
@@ -246,15 +270,11 @@ class Assistant:
 
     def _cites_something_else(self, answer: Answer, said: polar.Claim, stated: str) -> bool:
         """Whether the passages the answer cites are about something else than the question
-        (citing.py): off its subject, weak matches in another language, or beside a passage
-        that says more of it (not judged for a yes or no: polar.py does)."""
+        (citing.py): off its subject, or beside a passage that says more of it (not judged for
+        a yes or no: polar.py does)."""
         asked = (answer.question, answer.search_query)
-        return (
-            off_topic(said.text, answer.citations, asked, self.sure_similarity)
-            or weak_across(answer.citations, asked, self.min_similarity_across)
-            or (
-                said.polarity is None and number_elsewhere(stated, answer.citations, answer.sources)
-            )
+        return off_topic(said.text, answer.citations, asked, self.sure_similarity) or (
+            said.polarity is None and number_elsewhere(stated, answer.citations, answer.sources)
         )
 
     def _about_it(self, query: str, sources: Sequence[Hit]) -> bool:

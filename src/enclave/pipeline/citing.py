@@ -2,8 +2,7 @@
 
 A small model cites nothing, or a neighbour of the passage that holds its answer: citations()
 finds the passage that does. A grounded answer can still come from a passage, or a sentence,
-about something else than the question: off_topic(), weak_across() and number_elsewhere()
-say so.
+about something else than the question: off_topic() and number_elsewhere() say so.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from collections.abc import Sequence
 
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Citation, Hit
-from enclave.pipeline.language import language_of
 
 _MARK_AFTER_SPACE = re.compile(rf"\s*{grounding.CITATION_MARK.pattern}")
 
@@ -84,20 +82,6 @@ def off_topic(
         or hit.similarity >= sure_similarity
         or grounding.question_share(asked, hit, text) >= grounding.MIN_SHARE_NEAR_ANSWER
         for hit in cited
-    )
-
-
-def weak_across(citations: Sequence[Citation], asked: Sequence[str], threshold: float) -> bool:
-    """Whether every cited passage is in another language than the question and scored below
-    the threshold for such a passage: no word check judges an answer across languages, and
-    one so found is not about the question either ("When are alert e-mails sent?" got "jedem
-    Team [5]", from "Die IT meldet sich bei jedem Team mit einem Termin.", 0.786)."""
-    languages = {language_of(text) for text in asked}
-    return bool(citations) and all(
-        c.hit.similarity is not None
-        and c.hit.similarity < threshold
-        and grounding.language_of_hit(c.hit) not in languages
-        for c in citations
     )
 
 
