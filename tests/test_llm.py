@@ -148,6 +148,14 @@ def test_a_prompt_without_sources_leaves_the_examples_evaluated(
     # The same prompt again after a rewrite: answered from what it was, not the rewrite.
     answer(rewrite)
     assert answer(second) == direct
+    # A prompt without sources is read whole, as in a fresh context, whatever came before it
+    # (read on from the tokens it shared with an answer, a translation differed).
+    llm.llm.reset()
+    evaluated.clear()
+    fresh, read_fresh = answer(rewrite), evaluated[0]
+    answer(first)
+    evaluated.clear()
+    assert answer(rewrite) == fresh and evaluated[0] == read_fresh
 
 
 def free_port() -> int:

@@ -149,6 +149,10 @@ class LlamaCppLLM:
         cells = (ctypes.c_uint8 * size)()
         saved = llama_cpp.llama_state_seq_get_data(context, cells, size, 0)
         tokens = self.llm.input_ids[:count].copy()
+        # Read whole, as in a fresh process: what it shares with the answer before is only the
+        # chat template's first tokens, and reading on from them made a translation differ by
+        # what was asked before ("Kann ich während der Inventur verlassen?").
+        self.llm.reset()
         try:
             yield
         finally:
