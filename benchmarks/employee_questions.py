@@ -99,7 +99,7 @@ UNANSWERABLE = [
     ("alice", "Who is the data protection officer?"),
     ("bob", "Wie hoch ist das Weihnachtsgeld?"),
     ("alice", "What is the WiFi password in the Augsburg office?"),
-    # Answered "jedem Team", from a German passage about laptops (citing.weak_across).
+    # Answered "jedem Team", from a German passage about laptops; not shown now (answering.citable).
     ("bob", "When are alert e-mails sent?"),
 ]
 
