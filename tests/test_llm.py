@@ -100,6 +100,9 @@ def test_llama_cpp_counts_tokens_as_llama_cpp_does(llm: LlamaCppLLM) -> None:
     prompt = build_prompt_without_sources("What is the capital of France?")
     usage = Usage()
     assert "Paris" in "".join(llm.stream(prompt, 24, usage))
+    # Read whole, as the stream reads a prompt without sources: read on from what the context
+    # holds, the same prompt can be continued otherwise.
+    llm.llm.reset()
     own = llm.llm.create_completion(
         prompt.completion, max_tokens=24, temperature=0.0, stop=COMPLETION_STOP
     )["usage"]
