@@ -550,6 +550,18 @@ def test_the_question_restated_is_withdrawn(enclave: Enclave) -> None:
     assert "".join(streamed).endswith(f"({grounding.WITHDRAWN['en']}) {ABSTAIN_EN}")
 
 
+def test_a_when_answered_without_a_time_is_withdrawn(enclave: Enclave) -> None:
+    """The default model answered "When are alert e-mails sent?" with the release notes' "in
+    UTC [2]": grounded, about the question, and no time."""
+    setup_demo(enclave)
+    alice, question = enclave.store.viewer("alice"), "When are alert e-mails sent?"
+    wrong = Assistant(enclave.retriever, ScriptedLLM("in UTC [2]"), 4096, 200).ask(alice, question)
+    assert wrong.abstained and wrong.text == ABSTAIN_EN and not wrong.citations
+    right = Assistant(enclave.retriever, ScriptedLLM("When a rule fires [1]"), 4096, 200)
+    answer = right.ask(alice, question)
+    assert not answer.abstained and answer.citations[0].hit.file_name == "lumen-handbook.md"
+
+
 def test_an_answer_from_a_passage_about_something_else_is_withdrawn(enclave: Enclave) -> None:
     """Grounded in a readable passage, but that passage does not speak of the question."""
     setup_demo(enclave)
@@ -736,6 +748,9 @@ def test_the_default_model_is_not_shown_weak_passages_in_another_language(
     assert alerts.abstained and alerts.text == ABSTAIN_EN, alerts.text
     # Shown the German leave policy's "Urlaub wird im Personalportal beantragt" (0.786) beside
     # the English remote-work policy, it answered "Personalportal" (withdrawn).
+    # alice's got the release notes' "in UTC [2]": no time (expected.py).
+    alerts = enclave.assistant.ask(enclave.store.viewer("alice"), "When are alert e-mails sent?")
+    assert "UTC" not in alerts.text, alerts.text
     remote = enclave.assistant.ask(bob, "Where do I enter my remote days?")
     assert not remote.abstained and "HR portal" in remote.text, remote.text
     assert all(h.language == "en" for h in remote.sources)

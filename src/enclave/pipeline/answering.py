@@ -7,7 +7,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
-from enclave.pipeline import grounding, polar
+from enclave.pipeline import expected, grounding, polar
 from enclave.pipeline.citing import citations, marked, number_elsewhere, off_topic
 from enclave.pipeline.embedding import ALL_SOURCES
 from enclave.pipeline.entities import Answer, Hit, Usage
@@ -232,8 +232,9 @@ class Assistant:
             if shown and not withdrawn:
                 yield "\n\n"  # the model's own "I do not know." stays, apart from what follows
             return (yield from self._abstain(answer, withdrawn=withdrawn))
-        if grounding.restates(question, answer.text):
-            # The question turned into a statement is no answer, grounded or not.
+        if grounding.restates(question, answer.text) or not expected.fits(question, answer.text):
+            # The question turned into a statement, or no time for a "when", is no answer,
+            # grounded or not.
             return (yield from self._abstain(answer, withdrawn=shown))
         mended = verbatim(answer.text, answer.sources, question)
         if mended is None or (shown and mended != answer.text):
