@@ -3,11 +3,12 @@
 A small model answers with whatever stands beside the question's words in a passage about it:
 asked "When are alert e-mails sent?", the default model gave the release notes' "in UTC [2]"
 ("Alert e-mails no longer show times in UTC when the server runs in another time zone"),
-grounded and about the question, but no time. Of XQuAD's "when" questions, the gold answer
-names a time for 104 of 107 English ones (not: "coercive", "solidarity", "Cultural
-imperialism") and all 104 German ones: a number, a month or weekday, a unit of time, or a word
-that places something in time ("nach dem Krieg", "als Deutschland begann ...", "every
-night"). The check is lenient on purpose: a word that might say a time lets the answer pass.
+grounded and about the question, but no time. Of XQuAD's questions that asks_when() takes for
+"when" ones, the gold answer names a time for 109 of 112 English ones (not: "coercive",
+"solidarity", "Cultural imperialism") and all 105 German ones: a number, a month or weekday,
+a unit of time, or a word that places something in time ("nach dem Krieg", "als Deutschland
+begann ...", "every night"). The check is lenient on purpose: a word that might say a time
+lets the answer pass.
 """
 
 from __future__ import annotations
