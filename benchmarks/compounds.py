@@ -63,7 +63,7 @@ def main() -> None:
                 )
             ids = [r["id"] for r in conn.execute("select id from documents").fetchall()]
             conn.execute("delete from postings")
-            enclave.store.index_terms(ids)
+            enclave.store.index_chunks(ids)
         split = measure(evaluator, data, expand=True)
     print("| BM25 on XQuAD de (1,190 questions) | nDCG@10 | recall@10 |")
     print("|---|---:|---:|")

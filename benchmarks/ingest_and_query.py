@@ -137,7 +137,7 @@ def grow(enclave: Enclave, target: int, rng: np.random.Generator) -> None:
                     "embedding from staging, "
                     "lateral (select to_tsvector(lang, text) as tsv) v"
                 )
-                enclave.store.index_terms(list(range(doc, doc + 1000)))
+                enclave.store.index_chunks(list(range(doc, doc + 1000)))
             doc += 1000
             have += 10000
         conn.execute("analyze")

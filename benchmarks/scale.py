@@ -11,9 +11,11 @@
     .venv/bin/python benchmarks/scale.py run OUT/vectors OUT/*.jsonl.xz --data-dir DIR
 
 `run` loads the chunks and their vectors into a fresh embedded Enclave store (documents spread
-over 100 groups at random), asks Enclave's own dense search as users who may read 1 %, 15 %
-and 100 % of the chunks, compares each approximate top 10 with the exact top 10 (recall@10),
-and times the whole hybrid query (embed + dense + BM25 + fusion) through Enclave's retriever.
+over 100 groups at random), asks Enclave's own dense search as users who may read 1, 5, 15, 30
+and 100 % of the chunks by each method (exact; the vectors' signs re-scored; HNSW at several
+ef_search), 50 results as retrieval asks, compares the top 10 of each with the exact top 10
+(recall@10), and times the whole hybrid query (embed + dense + BM25 + fusion) through
+Enclave's retriever as configured.
 Queries are section headings of the corpus: real text about the corpus's subjects. Prints
 markdown tables.
 """
@@ -37,9 +39,9 @@ if TYPE_CHECKING:
     from enclave.pipeline.wiring import Enclave
 
 GROUPS = 100
-READERS = {"reader1": 1, "reader15": 15, "reader100": 100}
-# ef_search = factor * 10 for a top 10; Enclave asks 50 candidates with EF_FACTOR 8 (ef 400).
-EF_FACTORS = (4, 10, 20, 40)
+READERS = {"reader1": 1, "reader5": 5, "reader15": 15, "reader30": 30, "reader100": 100}
+# ef_search = factor * 50 for the 50 candidates retrieval asks; Enclave's EF_FACTOR is 8 (400).
+EF_FACTORS = (2, 4, 8)
 
 
 def read_documents(paths: list[Path]) -> Iterator[dict]:
@@ -238,11 +240,16 @@ def queries(documents: list[Path], count: int, rng) -> list[str]:
 
 
 def dense_rows(enclave: Enclave, vectors: list[np.ndarray], label: str) -> list[str]:
-    """Exact and HNSW (ef_search sweep) dense search: recall@10 against exact, latency."""
+    """Exact, signs re-scored and HNSW (ef_search sweep) dense search, 50 results as retrieval
+    asks: recall@10 of their top 10 against exact, and latency. The methods take turns per
+    query (each goes first as often), so none gets a warmer cache than the others."""
     from enclave.pipeline.store import search
 
     store, rows = enclave.store, []
-    exact_limit, ef_factor = store.settings.exact_search_limit, search.EF_FACTOR
+    shipped, ef_factor = store.settings, search.EF_FACTOR
+    methods = [("exact", 10**9, 10**9, ef_factor), ("signs", 0, 10**9, ef_factor)] + [
+        (f"HNSW ef_search {f * 50}", 0, 0, f) for f in EF_FACTORS
+    ]
     for user in READERS:
         viewer = store.viewer(user)
         with store.connection() as conn:
@@ -251,26 +258,25 @@ def dense_rows(enclave: Enclave, vectors: list[np.ndarray], label: str) -> list[
                 "from document_acl where principal_id = any(%s))",
                 [viewer.principals],
             ).fetchone()["n"]
-        store.settings = replace(store.settings, exact_search_limit=10**9)
-        exact, took = [], []
-        for vector in vectors:
-            began = time.perf_counter()
-            exact.append([i for i, _ in store.dense_search(viewer, vector, 10)])
-            took.append(time.perf_counter() - began)
-        rows.append(row(label, user, permitted, "exact", 1.0, took))
-        store.settings = replace(store.settings, exact_search_limit=0)
-        for factor in EF_FACTORS:
-            search.EF_FACTOR = factor
-            hits, took = 0, []
-            for vector, truth in zip(vectors, exact, strict=True):
+        found: dict[str, list[list[int]]] = {m[0]: [] for m in methods}
+        took: dict[str, list[float]] = {m[0]: [] for m in methods}
+        for turn, vector in enumerate(vectors):
+            first = turn % len(methods)
+            for name, exact, signs, factor in methods[first:] + methods[:first]:
+                limits = {"exact_search_limit": exact, "signs_search_limit": signs}
+                store.settings = replace(shipped, **limits)
+                search.EF_FACTOR = factor
                 began = time.perf_counter()
-                found = [i for i, _ in store.dense_search(viewer, vector, 10)]
-                took.append(time.perf_counter() - began)
-                hits += len(set(found) & set(truth))
-            recall = hits / max(1, sum(len(t) for t in exact))
-            rows.append(row(label, user, permitted, f"HNSW ef_search {factor * 10}", recall, took))
-        search.EF_FACTOR = ef_factor
-        store.settings = replace(store.settings, exact_search_limit=exact_limit)
+                hits = store.dense_search(viewer, vector, 50)
+                took[name].append(time.perf_counter() - began)
+                found[name].append([i for i, _ in hits][:10])
+        search.EF_FACTOR, store.settings = ef_factor, shipped
+        for name, *_ in methods:
+            hit = sum(
+                len(set(f) & set(t)) for f, t in zip(found[name], found["exact"], strict=True)
+            )
+            recall = hit / max(1, sum(len(t) for t in found["exact"]))
+            rows.append(row(label, user, permitted, name, recall, took[name]))
     return rows
 
 
@@ -310,6 +316,7 @@ def run(
     data_dir: Path,
     count: int,
     hnsw: list[tuple[int, int]],
+    hybrid: bool = True,
 ) -> None:
     """Load (once per data_dir), then print the dense and hybrid tables."""
     from enclave.config import Settings
@@ -322,6 +329,8 @@ def run(
             began = time.perf_counter()
             load_corpus(enclave, documents, vectors, rng)
             print(f"<!-- loaded in {time.perf_counter() - began:.0f} s -->")
+        for user, groups in READERS.items():  # readers added since the corpus was loaded
+            enclave.store.add_user(user, [f"g{i}" for i in range(groups)])
         texts = queries(documents, count, rng)
         vectors_of = [enclave.embedder.embed_query(t) for t in texts]
         header = "| index | user | permitted chunks | search | recall@10 | p50 ms | p95 ms |"
@@ -332,7 +341,8 @@ def run(
             label = f"{chunks:,} chunks, m={m} ef_c={ef_construction}"
             print(f"<!-- HNSW built in {took:.0f} s -->")
             print("\n".join(dense_rows(enclave, vectors_of, label)), flush=True)
-        print("\n".join(hybrid_rows(enclave, texts, f"{chunks:,} chunks")), flush=True)
+        if hybrid:
+            print("\n".join(hybrid_rows(enclave, texts, f"{chunks:,} chunks")), flush=True)
 
 
 def main() -> None:
@@ -356,7 +366,10 @@ def main() -> None:
     step.add_argument("documents", type=Path, nargs="+")
     step.add_argument("--data-dir", type=Path, required=True)
     step.add_argument("--queries", type=int, default=100)
-    step.add_argument("--hnsw", nargs="+", default=["16,64"], help="m,ef_construction ...")
+    step.add_argument(
+        "--hnsw", nargs="*", default=["16,64"], help="m,ef_construction ... (none: hybrid only)"
+    )
+    step.add_argument("--dense-only", action="store_true", help="no hybrid rows")
     args = parser.parse_args()
     if args.command == "corpus":
         corpus(args.files, args.out)
@@ -366,7 +379,7 @@ def main() -> None:
         embed(args.texts, args.model, args.out, args.part, args.batch_sizes, args.cpu_sample)
     elif args.command == "run":
         hnsw = [tuple(int(x) for x in spec.split(",")) for spec in args.hnsw]
-        run(args.documents, args.vectors, args.data_dir, args.queries, hnsw)
+        run(args.documents, args.vectors, args.data_dir, args.queries, hnsw, not args.dense_only)
 
 
 if __name__ == "__main__":

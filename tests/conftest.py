@@ -82,6 +82,16 @@ def sql(store: Store, query: str, params: Any = None) -> list[dict[str, Any]]:
         return cur.fetchall() if cur.description else []
 
 
+def stale_signs(store: Store) -> int:
+    """Chunks whose row in chunk_signs is missing or not their vector's signs (migration 010)."""
+    return sql(
+        store,
+        "select count(*) as n from chunks c left join chunk_signs s on s.chunk_id = c.id "
+        "where s.signs is distinct from binary_quantize(c.embedding) "
+        "or s.document_id is distinct from c.document_id",
+    )[0]["n"]
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

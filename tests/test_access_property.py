@@ -1,8 +1,8 @@
 """Access control as an invariant: random users, groups, memberships and documents.
 
 For every user and query: no search hit, prompt chunk or citation comes from a document the
-user may not read; every permitted exact-match document is findable; and row-level security
-alone (without the query filter) hides the same documents.
+user may not read, by each method of dense search; every permitted exact-match document is
+findable; and row-level security alone (without the query filter) hides the same documents.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -48,6 +49,8 @@ def worlds(draw: st.DrawFn) -> tuple[dict[str, set[str]], list[set[Principal]]]:
     return memberships, acls
 
 
+# (exact_search_limit, signs_search_limit): an exact scan, the vectors' signs re-scored, HNSW.
+DENSE_METHODS = [(10**9, 10**9), (0, 10**9), (0, 0)]
 WORDS = ["zorblax", "quimbly", "fendrick", "splorgan", "wumpetty", "grindle", "moxtrel"]
 
 
@@ -87,6 +90,7 @@ def check_world(
         doc_ids[word] = report.files[0].document_id  # type: ignore[assignment]
     acl_of = {doc_ids[WORDS[i]]: acl for i, acl in enumerate(acls)}
 
+    store, shipped = enclave.store, enclave.store.settings
     llm = RecordingLLM()
     assistant = Assistant(enclave.retriever, llm, context_tokens=4096, max_answer_tokens=64)
     for user in [*USERS, "stranger"]:
@@ -102,10 +106,14 @@ def check_world(
         for word, query in itertools.chain(
             ((w, w) for w in doc_ids), [(None, "the shared topic of every note")]
         ):
-            hits = enclave.retriever.search(viewer, query, k=5)
-            assert {h.document_id for h in hits} <= permitted
-            if word is not None and doc_ids[word] in permitted:
-                assert doc_ids[word] in {h.document_id for h in hits}, (user, word)
+            for exact, signs in DENSE_METHODS:
+                limits = {"exact_search_limit": exact, "signs_search_limit": signs}
+                store.settings = replace(shipped, **limits)
+                hits = enclave.retriever.search(viewer, query, k=5)
+                assert {h.document_id for h in hits} <= permitted
+                if word is not None and doc_ids[word] in permitted:
+                    assert doc_ids[word] in {h.document_id for h in hits}, (user, word)
+            store.settings = shipped
 
             asked = len(llm.prompts)
             answer = assistant.ask(viewer, f"What about {query}?", k=4)
@@ -127,6 +135,8 @@ def check_world(
             cur.execute("select id from documents")
             assert {r["id"] for r in cur.fetchall()} == permitted
             cur.execute("select distinct document_id from postings")
+            assert {r["document_id"] for r in cur.fetchall()} == permitted
+            cur.execute("select distinct document_id from chunk_signs")
             assert {r["document_id"] for r in cur.fetchall()} == permitted
 
 

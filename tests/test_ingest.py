@@ -10,7 +10,7 @@ from enclave.pipeline.access import Principal
 from enclave.pipeline.prompting import source_label
 from enclave.pipeline.serialize import hit_json
 from enclave.pipeline.wiring import Enclave
-from tests.conftest import sql, write
+from tests.conftest import sql, stale_signs, write
 from tests.test_loaders import mail_with_attachments, make_pptx, make_scan
 
 ENG = [Principal("group", "eng")]
@@ -61,6 +61,7 @@ def test_reingest_skips_unchanged_replaces_changed_and_prunes(
     assert all(body[r["char_start"] : r["char_end"]] == r["text"] for r in rows)
     # acl None keeps the access list the document had.
     assert enclave.store.acl(updated.document_id) == ENG
+    assert stale_signs(enclave.store) == 0
 
     (docs / "b.md").unlink()
     without_prune = enclave.ingestor.ingest([docs], None)
@@ -72,6 +73,8 @@ def test_reingest_skips_unchanged_replaces_changed_and_prunes(
     assert [Path(f.path).name for f in pruned.with_status("pruned")] == ["b.md"]
     assert not pruned.with_status("gone")
     assert enclave.store.counts()["documents"] == 1
+    signs = sql(enclave.store, "select count(*) as n from chunk_signs")[0]["n"]
+    assert signs == enclave.store.counts()["chunks"] and stale_signs(enclave.store) == 0
 
 
 def test_reingest_with_new_allow_list_changes_access(tmp_path: Path, enclave: Enclave) -> None:

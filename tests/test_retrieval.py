@@ -85,13 +85,20 @@ def test_hybrid_hits_carry_both_ranks_and_cite_real_text(demo: Enclave) -> None:
         assert body[hit.char_start : hit.char_end] == hit.text
 
 
-def test_exact_and_hnsw_paths_agree(demo: Enclave) -> None:
-    viewer = demo.store.viewer("alice")
-    vector = demo.embedder.embed_query("backup schedule")
-    exact = demo.store.dense_search(viewer, vector, 5)
-    demo.store.settings = replace(demo.store.settings, exact_search_limit=0)
-    approximate = demo.store.dense_search(viewer, vector, 5)
-    assert [i for i, _ in approximate] == [i for i, _ in exact]
+@pytest.mark.parametrize(("exact", "signs"), [(0, 10**9), (0, 0)], ids=["signs", "hnsw"])
+def test_each_dense_method_finds_what_the_exact_scan_does(
+    demo: Enclave, exact: int, signs: int
+) -> None:
+    store, shipped = demo.store, demo.store.settings
+    for user, query in [("alice", "backup schedule"), ("bob", "Urlaub beantragen")]:
+        viewer, vector = store.viewer(user), demo.embedder.embed_query(query)
+        store.settings = replace(shipped, exact_search_limit=10**9, signs_search_limit=10**9)
+        scanned = store.dense_search(viewer, vector, 5)
+        store.settings = replace(shipped, exact_search_limit=exact, signs_search_limit=signs)
+        found = store.dense_search(viewer, vector, 5)
+        assert [i for i, _ in found] == [i for i, _ in scanned]
+        assert [s for _, s in found] == pytest.approx([s for _, s in scanned], abs=1e-6)
+    store.settings = shipped
 
 
 def test_unknown_user_and_empty_query_find_nothing(demo: Enclave) -> None:

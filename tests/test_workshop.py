@@ -30,7 +30,7 @@ from enclave.workshop.training_data import (
     split_by_document,
 )
 from enclave.workshop.tuning import build_pairs, tune_embedder
-from tests.conftest import sql
+from tests.conftest import sql, stale_signs
 
 
 def hit(chunk_id: int, document_id: int, text: str, title: str, *headings: str) -> Hit:
@@ -163,6 +163,7 @@ def test_reindex_switches_the_index_to_the_tuned_model(demo: Enclave, tmp_path: 
     assert not np.allclose(after[first["id"]], first["embedding"].to_numpy())
     # Staged and late vectors alike are the tuned model's (unit length, as it writes them).
     assert all(abs(np.linalg.norm(v) - 1) < 1e-3 for v in after.values())
+    assert stale_signs(store) == 0  # the signs follow the switched vectors
     # A new Enclave on this index embeds queries with the tuned model and finds things.
     fresh = Enclave(demo.settings)
     try:

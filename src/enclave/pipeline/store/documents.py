@@ -79,7 +79,7 @@ class Documents(Principals):
             self.conn.execute("delete from postings where document_id = %s", [document_id])
             self.conn.execute("delete from chunks where document_id = %s", [document_id])
             self._insert_chunks(document_id, document, chunks, embeddings, languages)
-            self.index_terms([document_id])
+            self.index_chunks([document_id])
             if acl is not None:
                 self._write_acl(document_id, acl)
         return document_id
@@ -124,8 +124,16 @@ class Documents(Principals):
             )
 
     @connected
-    def index_terms(self, document_ids: Sequence[int]) -> None:
-        """Write the BM25 postings and length totals of documents whose chunks are stored."""
+    def index_chunks(self, document_ids: Sequence[int]) -> None:
+        """Write what search reads beside the chunks of these documents (stored just now): the
+        BM25 postings, the vectors' signs (dense search over mid-sized permitted sets) and the
+        length totals."""
+        self.conn.execute(
+            "insert into chunk_signs (chunk_id, document_id, signs) "
+            "select id, document_id, binary_quantize(embedding) from chunks "
+            "where document_id = any(%(docs)s) order by id",
+            {"docs": list(document_ids)},
+        )
         self.conn.execute(
             "insert into postings (lexeme, chunk_id, document_id, tf, term_count) "
             "select enclave_fold(u.lexeme), c.id, c.document_id, "

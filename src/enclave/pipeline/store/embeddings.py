@@ -112,6 +112,10 @@ class EmbeddingIndex(Database):
                 "select count(*) as n from moved"
             ).fetchone()
             assert row is not None
+            self.conn.execute(
+                "update chunk_signs s set signs = binary_quantize(c.embedding) "
+                "from chunks c where c.id = s.chunk_id"
+            )
             self.conn.execute(hnsw_index(dim))
             self.conn.execute(
                 "delete from index_meta where key in ('embedding_model', 'embedding_dim')"
