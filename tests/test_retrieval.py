@@ -14,7 +14,7 @@ from enclave.pipeline.reranking import Reranker
 from enclave.pipeline.retrieval import Retriever, passage, reciprocal_rank_fusion
 from enclave.pipeline.serialize import hit_json
 from enclave.pipeline.wiring import Enclave
-from tests.conftest import sql
+from tests.conftest import sql, stale_signs
 
 
 def test_rrf_known_values() -> None:
@@ -99,6 +99,16 @@ def test_each_dense_method_finds_what_the_exact_scan_does(
         assert [i for i, _ in found] == [i for i, _ in scanned]
         assert [s for _, s in found] == pytest.approx([s for _, s in scanned], abs=1e-6)
     store.settings = shipped
+
+
+def test_chunks_stored_before_the_signs_existed_get_theirs(demo: Enclave) -> None:
+    """An index from before migration 010: the migration writes every chunk's signs."""
+    store = demo.store
+    sql(store, "drop table chunk_signs")
+    sql(store, "delete from schema_migrations where version = '010_vector_signs.sql'")
+    store.migrate()
+    signs = sql(store, "select count(*) as n from chunk_signs")[0]["n"]
+    assert signs == store.counts()["chunks"] > 0 and stale_signs(store) == 0
 
 
 def test_unknown_user_and_empty_query_find_nothing(demo: Enclave) -> None:

@@ -30,9 +30,9 @@ EF_FACTOR = 8
 # for retrieval's 50 found 0.991 / 0.993 / 0.984 of the exact top 10 on 101k real chunks (5 /
 # 15 / 30 % readable); 100 found 0.93 at 15 %.
 SIGNS_FACTOR = 8
-# How long a count of a user's permitted chunks is reused. It only picks exact or HNSW search
-# (never what may be read: both run under the access filter), so an old count costs at most
-# a slower method until it expires; counting took ~2 ms of a 22 ms search at 112k chunks.
+# How long a count of a user's permitted chunks is reused. It only picks the method of dense
+# search (never what may be read: all run under the access filter), so an old count costs at
+# most a slower method until it expires; counting took ~2 ms of a 22 ms search at 112k chunks.
 PERMITTED_COUNT_SECONDS = 60
 
 
