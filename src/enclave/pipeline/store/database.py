@@ -43,8 +43,9 @@ ACL_FILTER = (
     "{column} in (select a.document_id from document_acl a "
     "where a.principal_id = any(%(principals)s))"
 )
-# The same as an array: an index on {column} can find the permitted rows with it, where under
-# row-level security the subquery form made PostgreSQL scan the whole table (chunk_signs).
+# The same as an array: an index on {column} then finds the permitted rows, where under
+# row-level security the subquery form made PostgreSQL scan the whole table (all 101k vector
+# signs; all documents for BM25's totals, which grows with the corpus, not the reader).
 ACL_FILTER_INDEXED = (
     "{column} = any(array(select a.document_id from document_acl a "
     "where a.principal_id = any(%(principals)s)))"

@@ -102,7 +102,7 @@ class SearchQueries(EmbeddingIndex):
             # The per-document chunk counts answer this without scanning the chunks.
             permitted = cur.execute(
                 "select coalesce(sum(d.chunk_count), 0) as n from documents d "
-                f"where {ACL_FILTER.format(column='d.id')}",
+                f"where {ACL_FILTER_INDEXED.format(column='d.id')}",
                 {"principals": viewer.principals},
             )
             n = int(permitted.fetchone()["n"])  # type: ignore[index]
@@ -141,7 +141,7 @@ class SearchQueries(EmbeddingIndex):
                     select greatest(sum(chunk_count), 1)::float8 as n,
                            greatest(sum(term_total)::float8 / greatest(sum(chunk_count), 1), 1)
                                as avgdl
-                    from documents d where {ACL_FILTER.format(column="d.id")}
+                    from documents d where {ACL_FILTER_INDEXED.format(column="d.id")}
                 )
                 select m.id, sum(
                     ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5))
