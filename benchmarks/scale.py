@@ -2,7 +2,8 @@
 
     # 1. the corpus: Debian documentation packages, loaded and chunked by Enclave's own code
     apt-get download linux-doc-6.12 python3.11-doc   # (or the linux-doc-6.x the archive has)
-    # unpack; gunzip the kernel's .rst.gz; Python's sources are html/_sources/*.txt
+    # unpack; gunzip the kernel's .rst.gz; Python's sources are html/_sources/*.txt. Copy only
+    # those into FILES_DIR: the packages also hold the rendered HTML (the same text again)
     .venv/bin/python benchmarks/scale.py corpus FILES_DIR OUT/linux.jsonl.xz   # one per package
     .venv/bin/python benchmarks/scale.py texts OUT/texts.xz OUT/*.jsonl.xz
     # 2. the vectors (any machine with sentence-transformers; a GPU where there is one)
