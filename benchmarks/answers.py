@@ -256,6 +256,7 @@ def measure(
         absent_abstain += answer.abstained
         details.append(described("absent", question, [], answer, None))
         tick()  # type: ignore[operator]
+    streamed = [s for s in speeds if s]
     return {
         "measured": time.strftime("%Y-%m-%d"),
         "answerable": len(answerable),
@@ -268,7 +269,8 @@ def measure(
         "abstention_withheld_gold": round(withheld_abstain / len(unanswerable), 3),
         "abstention_absent_fact": round(absent_abstain / len(absent(language)), 3),
         "ttft_p50_s": round(statistics.median(ttfts), 2),
-        "pieces_per_s": round(statistics.median([s for s in speeds if s] or [0.0]), 1),
+        # None where every answer came in one piece (held back until checked: see README).
+        "pieces_per_s": round(statistics.median(streamed), 1) if streamed else None,
     }
 
 
@@ -307,7 +309,10 @@ def report(results: dict[str, dict[str, dict]]) -> str:
         "question to a threshold of X instead. EM and F1 drop punctuation of any script and",
         "every German article form before comparing, as MLQA's scoring does; rows measured",
         "before the default model's of the 13th session dropped ASCII punctuation and",
-        "der/die/das/ein/eine only (German quotation marks counted as words).",
+        "der/die/das/ein/eine only (German quotation marks counted as words). Pieces/s is",
+        "'–' where every answer came in one piece: an answer shorter than",
+        "`ENCLAVE_ANSWER_HOLD_CHARS` is held back until checked, and its first token is then",
+        "the whole answer's time.",
         "",
         "| model | lang | n | EM | F1 | explicit citations | citation precision | "
         "abstains: gold withheld | abstains: absent fact | false abstention | TTFT p50 s | "
@@ -317,12 +322,13 @@ def report(results: dict[str, dict[str, dict]]) -> str:
     for language, per_model in results.items():
         for name, r in per_model.items():
             precision = "–" if r["citation_precision"] is None else f"{r['citation_precision']:.2f}"
+            speed = "–" if r["pieces_per_s"] is None else f"{r['pieces_per_s']:.1f}"
             n = f"{r['answerable']}/{r['withheld_gold']}/{len(absent(language))}"
             lines.append(
                 f"| {name} | {language} | {n} | {r['exact_match']:.2f} | {r['f1']:.2f} | "
                 f"{r['explicit_citations']} | {precision} | {r['abstention_withheld_gold']:.2f} | "
                 f"{r['abstention_absent_fact']:.2f} | {r['false_abstention']:.2f} | "
-                f"{r['ttft_p50_s']:.2f} | {r['pieces_per_s']:.1f} | {r['measured']} |"
+                f"{r['ttft_p50_s']:.2f} | {speed} | {r['measured']} |"
             )
     return "\n".join(lines) + "\n"
 
