@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.message
 import logging
 import tempfile
+import warnings
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,30 @@ def test_html_text_outside_paragraphs_is_read(tmp_path: Path) -> None:
     assert "Parken im Hof." in text and "Allgemeines." in text
     assert "Mo  11-14\nDi  11-14" in text  # preformatted text keeps its lines
     assert "intern" not in text
+
+
+def test_xhtml_is_read_without_a_warning(tmp_path: Path) -> None:
+    """Generated documentation is often XHTML with an XML declaration: its text is read, and
+    nothing is printed into the ingest's progress bar (Beautiful Soup warns about such a page
+    when its first 500 characters do not close the <html>, as in any real page)."""
+    path = tmp_path / "handbuch.html"
+    steps = "".join(f"<li>Schritt {n}: das Band {n} einlegen und prüfen.</li>" for n in range(12))
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN"\n'
+        '    "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="de">'
+        "<head><title>Handbuch</title></head><body><h1>Sicherung</h1>"
+        f"<p>Die Sicherung läuft jede Nacht um 2 Uhr.</p><ol>{steps}</ol></body></html>",
+        encoding="utf-8",
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        doc = load(path, MB)
+    assert "Die Sicherung läuft jede Nacht um 2 Uhr." in doc.text
+    assert "Schritt 11: das Band 11 einlegen und prüfen." in doc.text
+    assert doc.sections[0].heading_path == ("Sicherung",)
+    assert [str(w.message) for w in caught] == []
 
 
 def test_html_page_chrome_is_not_indexed(tmp_path: Path) -> None:
