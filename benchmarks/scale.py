@@ -54,7 +54,12 @@ def read_documents(paths: list[Path]) -> Iterator[dict]:
 
 
 def corpus(files: Path, out: Path) -> None:
-    """Load and chunk every file under files with Enclave's loaders and chunker."""
+    """Load and chunk every file under files with Enclave's loaders and chunker.
+
+    A chunk whose text an earlier file already gave is left out: generated documentation
+    repeats its menus and notices on every page, and exact duplicates make recall@10 of
+    approximate search depend on which of the tied copies each method happens to return.
+    """
     from tqdm import tqdm
 
     from enclave.config import Settings
@@ -63,7 +68,7 @@ def corpus(files: Path, out: Path) -> None:
     from enclave.pipeline.wiring import Enclave
 
     paths = sorted(discover([files]))
-    written = 0
+    written, repeated, seen = 0, 0, set()
     with (
         tempfile.TemporaryDirectory() as tmp,
         Enclave(Settings.load(data_dir=Path(tmp), embedding_model=MINILM)) as enclave,
@@ -75,6 +80,10 @@ def corpus(files: Path, out: Path) -> None:
                 document = load(path, settings.max_file_mb * 2**20)
             except LoadError:
                 continue
+            made = chunker.chunk(document)
+            fresh = [c for c in made if c.text not in seen]
+            seen.update(c.text for c in fresh)
+            repeated += len(made) - len(fresh)
             chunks = [
                 {
                     "ordinal": c.ordinal,
@@ -85,7 +94,7 @@ def corpus(files: Path, out: Path) -> None:
                     "token_count": c.token_count,
                     "embed": embedding_text(document.title, c.heading_path, c.text),
                 }
-                for c in chunker.chunk(document)
+                for c in fresh
             ]
             row = {
                 "source": str(path.relative_to(files)),
@@ -97,15 +106,26 @@ def corpus(files: Path, out: Path) -> None:
             }
             sink.write(json.dumps(row) + "\n")
             written += len(chunks)
-    print(f"{len(paths)} files, {written} chunks -> {out}")
+    print(f"{len(paths)} files, {written} chunks ({repeated} repeated ones left out) -> {out}")
 
 
-def texts(documents: list[Path], out: Path) -> None:
-    """What the bi-encoder sees of every chunk, one JSON string a line: all a GPU machine needs."""
-    with lzma.open(out, "wt", preset=9) as sink:
-        for document in read_documents(documents):
-            for chunk in document["chunks"]:
-                sink.write(json.dumps(chunk["embed"]) + "\n")
+def texts(documents: list[Path], out: Path, split: int, offset: int) -> None:
+    """What the bi-encoder sees of every chunk, one JSON string a line: all a GPU machine needs.
+
+    With split, files of that many texts each, named out-NNNNNNN.xz by the position of their
+    first text in the whole corpus (offset: the chunks of corpus files loaded before these),
+    so that one GPU call can carry the texts whose vectors one call can bring back.
+    """
+    lines = [
+        json.dumps(chunk["embed"]) + "\n"
+        for document in read_documents(documents)
+        for chunk in document["chunks"]
+    ]
+    size = split or len(lines)
+    for first in range(0, len(lines), size):
+        target = out.with_name(f"{out.stem}-{offset + first:07}.xz") if split else out
+        with lzma.open(target, "wt", preset=9) as sink:
+            sink.writelines(lines[first : first + size])
 
 
 def read_texts(path: Path) -> list[str]:
@@ -114,7 +134,13 @@ def read_texts(path: Path) -> list[str]:
 
 
 def embed(
-    texts_file: Path, model: str, out: Path, part: str, batch_sizes: list[int], cpu_sample: int
+    texts_file: Path,
+    model: str,
+    out: Path,
+    part: str,
+    batch_sizes: list[int],
+    cpu_sample: int,
+    offset: int,
 ) -> None:
     """Vectors (float16) for part i/n of the texts, by Enclave's Embedder; a chunks/s table.
 
@@ -149,9 +175,9 @@ def embed(
             flush=True,
         )
     out.mkdir(parents=True, exist_ok=True)
-    for offset in range(0, len(vectors), 10000):
-        shard = vectors[offset : offset + 10000].astype(np.float16)
-        np.save(out / f"vectors-{start + offset:07}.npy", shard)
+    for first in range(0, len(vectors), 10000):
+        shard = vectors[first : first + 10000].astype(np.float16)
+        np.save(out / f"vectors-{offset + start + first:07}.npy", shard)
 
 
 def load_corpus(enclave: Enclave, documents: list[Path], vectors: Path, rng) -> None:
@@ -214,7 +240,7 @@ def build_hnsw(enclave: Enclave, m: int, ef_construction: int) -> float:
     """(Re)build the HNSW index with these parameters; seconds taken."""
     with enclave.store.connection() as conn:
         conn.execute("drop index if exists chunks_embedding_hnsw")
-        conn.execute("set maintenance_work_mem = '2GB'")
+        conn.execute("set maintenance_work_mem = '4GB'")
         began = time.perf_counter()
         conn.execute(
             "create index chunks_embedding_hnsw on chunks using hnsw "
@@ -358,9 +384,12 @@ def main() -> None:
     step.add_argument("--part", default="0/1")
     step.add_argument("--batch-sizes", type=int, nargs="+", default=[32])
     step.add_argument("--cpu-sample", type=int, default=0)
+    step.add_argument("--offset", type=int, default=0, help="position of the first text")
     step.add_argument("texts", type=Path)
     step = commands.add_parser("texts", help="the embedding texts of the corpus, for embed")
     step.add_argument("out", type=Path)
+    step.add_argument("--split", type=int, default=0, help="texts a file (0: one file)")
+    step.add_argument("--offset", type=int, default=0, help="chunks of the corpus before these")
     step.add_argument("documents", type=Path, nargs="+")
     step = commands.add_parser("run", help="load, then measure recall and latency")
     step.add_argument("vectors", type=Path)
@@ -375,9 +404,17 @@ def main() -> None:
     if args.command == "corpus":
         corpus(args.files, args.out)
     elif args.command == "texts":
-        texts(args.documents, args.out)
+        texts(args.documents, args.out, args.split, args.offset)
     elif args.command == "embed":
-        embed(args.texts, args.model, args.out, args.part, args.batch_sizes, args.cpu_sample)
+        embed(
+            args.texts,
+            args.model,
+            args.out,
+            args.part,
+            args.batch_sizes,
+            args.cpu_sample,
+            args.offset,
+        )
     elif args.command == "run":
         hnsw = [tuple(int(x) for x in spec.split(",")) for spec in args.hnsw]
         run(args.documents, args.vectors, args.data_dir, args.queries, hnsw, not args.dense_only)
