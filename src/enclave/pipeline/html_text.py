@@ -10,13 +10,14 @@ from bs4.element import PreformattedString, Tag
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 # Elements whose text is a block of its own: text directly inside a <div> is as much a
 # paragraph as a <p> (pages written by hand or exported from a wiki often have no <p> at all).
-BLOCKS = (
-    *HEADINGS,
-    *("p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "figcaption", "caption"),
-    *("div", "section", "article", "main", "header", "footer", "aside", "form", "address"),
-    *("ul", "ol", "dl", "table", "tr", "figure", "details", "summary", "fieldset", "body"),
+BLOCKS = frozenset(
+    (
+        *HEADINGS,
+        *("p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "figcaption", "caption"),
+        *("div", "section", "article", "main", "header", "footer", "aside", "form", "address"),
+        *("ul", "ol", "dl", "table", "tr", "figure", "details", "summary", "fieldset", "body"),
+    )
 )
-BLOCK_NAMES = frozenset(BLOCKS)
 CHROME_ROLES = ("navigation", "banner", "search", "contentinfo")
 
 
@@ -67,7 +68,7 @@ def _html_blocks(soup: BeautifulSoup) -> list[tuple[str, str]]:
             continue  # comments, the doctype
         # Walked by hand: find_parent(BLOCKS) builds a matcher for the 40 names on every call,
         # which made a 300 kB page of highlighted source code take 3 s to read.
-        block = next((p for p in string.parents if p.name in BLOCK_NAMES), None)
+        block = next((p for p in string.parents if p.name in BLOCKS), None)
         if block is None:
             continue  # <head>: the title is read apart
         if block is not current:
