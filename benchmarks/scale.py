@@ -6,9 +6,12 @@
     # those into FILES_DIR: the packages also hold the rendered HTML (the same text again)
     .venv/bin/python benchmarks/scale.py corpus FILES_DIR OUT/linux.jsonl.xz   # one per package
     .venv/bin/python benchmarks/scale.py texts OUT/texts.xz OUT/*.jsonl.xz
+    #    (or --split 80000 [--offset N]: files of 80,000 texts, whose float16 vectors, 8 shards
+    #    of 7.7 MB, one call to a GPU machine can bring back; N = chunks of corpus files before)
     # 2. the vectors (any machine with sentence-transformers; a GPU where there is one)
     python benchmarks/scale.py embed MODEL_DIR OUT/vectors OUT/texts.xz [--part i/n]
-    # 3. the measurements, on this machine
+    python benchmarks/scale.py embed MODEL_DIR OUT/vectors OUT/texts-0080000.xz --offset 80000
+    # 3. the measurements, on this machine (the corpus files in the order texts was given them)
     .venv/bin/python benchmarks/scale.py run OUT/vectors OUT/*.jsonl.xz --data-dir DIR
 
 `run` loads the chunks and their vectors into a fresh embedded Enclave store (documents spread
