@@ -175,7 +175,7 @@ def bench_queries(enclave: Enclave, questions: list[str], label: str) -> list[st
             timings["bm25"].append(t2 - t1)
             timings["hybrid"].append(t3 - t2)
             timings["hybrid, repeated query"].append(t4 - t3)
-        mode = "exact" if permitted <= enclave.settings.exact_search_limit else "HNSW"
+        mode = enclave.store.dense_method(viewer)
         for name, values in timings.items():
             shown = f"{name} ({mode})" if name == "dense" else name
             rows.append(

