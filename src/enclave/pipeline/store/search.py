@@ -126,6 +126,8 @@ class SearchQueries(EmbeddingIndex):
     def _readable_totals(self, cur: Cursor[dict[str, Any]], viewer: Viewer) -> tuple[int, int]:
         """(chunks, words) in the documents viewer's principals may read, counted at most a
         minute ago (see TOTALS_SECONDS)."""
+        if not viewer.principals:
+            return 0, 0  # (and () is the whole index's key, below)
         totals, lock = self._totals
         key = tuple(viewer.principals)
         with lock:
