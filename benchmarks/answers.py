@@ -282,6 +282,7 @@ def described(kind: str, question: str, gold: list[str], answer: object, f1: flo
         "gold": gold,
         "answer": answer.text,  # type: ignore[attr-defined]
         "abstained": answer.abstained,  # type: ignore[attr-defined]
+        "abstention": answer.abstention,  # type: ignore[attr-defined]
         "f1": f1,
         "sources": [c.hit.text for c in answer.citations],  # type: ignore[attr-defined]
         "similarities": [c.hit.similarity for c in answer.citations],  # type: ignore[attr-defined]

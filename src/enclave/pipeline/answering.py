@@ -10,7 +10,7 @@ from typing import TypedDict, Unpack
 from enclave.pipeline import expected, grounding, polar
 from enclave.pipeline.citing import citations, marked, number_elsewhere, off_topic
 from enclave.pipeline.embedding import ALL_SOURCES
-from enclave.pipeline.entities import Answer, Hit, Usage
+from enclave.pipeline.entities import Abstention, Answer, Hit, Usage
 from enclave.pipeline.followups import Turn, asked_as, standalone_query
 from enclave.pipeline.language import language_of
 from enclave.pipeline.llm import LLM
@@ -178,7 +178,8 @@ class Assistant:
         ):
             # Nothing the user may read is about the question: the model is not asked to answer
             # (a small model answers anyway, from whatever it is shown).
-            return (yield from self._abstain(answer, withdrawn=False))
+            reason = "not_about_it" if sources else "nothing_readable"
+            return (yield from self._abstain(answer, reason, withdrawn=False))
         # Passages found for the question's translation are in the language it was searched in.
         searched = [q for q in (question, answer.search_query, answer.translated_query) if q]
         sources = near_the_best(
@@ -218,29 +219,29 @@ class Assistant:
         if draft.unsure:
             # The model's first token was one it gave too little probability: nothing was
             # streamed, and such answers were mostly wrong (benchmarks/answers.md).
-            return (yield from self._abstain(answer, withdrawn=False))
+            return (yield from self._abstain(answer, "unsure", withdrawn=False))
         answer.text = draft.text
         if draft.looped:
             # Keep what came before the loop if it stands on its own and in the sources.
             answer.text = before_loop(answer.text)
             if not answer.text:
-                return (yield from self._abstain(answer, withdrawn=shown))
+                return (yield from self._abstain(answer, "repetition", withdrawn=shown))
         written, answer.text = answer.text, grounding.without_echoes(answer.text, answer.sources)
         if grounding.says_unknown(answer.text):
             # Withdrawn where something was shown: a loop, or a source's heading echoed.
             withdrawn = shown and (draft.looped or answer.text != written)
             if shown and not withdrawn:
                 yield "\n\n"  # the model's own "I do not know." stays, apart from what follows
-            return (yield from self._abstain(answer, withdrawn=withdrawn))
+            return (yield from self._abstain(answer, "model_unknown", withdrawn=withdrawn))
         if grounding.restates(question, answer.text) or not expected.fits(question, answer.text):
             # The question turned into a statement, or no time for a "when", is no answer,
             # grounded or not.
-            return (yield from self._abstain(answer, withdrawn=shown))
+            return (yield from self._abstain(answer, "no_answer", withdrawn=shown))
         mended = verbatim(answer.text, answer.sources, question)
         if mended is None or (shown and mended != answer.text):
             # Its command stands in no passage, or is not the one given for the action asked
             # (a held one gets the passage's own instead).
-            return (yield from self._abstain(answer, withdrawn=shown))
+            return (yield from self._abstain(answer, "command_not_in_sources", withdrawn=shown))
         answer.text = mended
         # A yes or no is checked as the statement it makes of the question: of its translation
         # where the passages were found for that.
@@ -249,13 +250,13 @@ class Assistant:
         support = grounding.support(said.text, answer.sources)
         if not support.grounded or from_the_examples(support.missing):
             # What the model wrote does not stand in any passage it was shown.
-            return (yield from self._abstain(answer, withdrawn=shown))
+            return (yield from self._abstain(answer, "not_in_sources", withdrawn=shown))
         asked = (question, answer.search_query)
         answer.citations = citations(said.text, answer.sources, asked)
         if self._cites_something_else(answer, said, stated):
-            return (yield from self._abstain(answer, withdrawn=shown))
+            return (yield from self._abstain(answer, "off_topic", withdrawn=shown))
         if not polar.holds(said, stated, answer.citations):
-            return (yield from self._abstain(answer, withdrawn=shown))
+            return (yield from self._abstain(answer, "yes_no_not_in_sources", withdrawn=shown))
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(said.text, explicit).grounded
         if not shown:
@@ -314,14 +315,18 @@ class Assistant:
                 if guard.degenerate(piece):
                     return _Draft(guard.text.strip(), looped=True, shown=shown)
 
-    def _abstain(self, answer: Answer, withdrawn: bool) -> Generator[str, None, Answer]:
+    def _abstain(
+        self, answer: Answer, reason: Abstention, withdrawn: bool
+    ) -> Generator[str, None, Answer]:
         """Say plainly that the documents do not answer this; cite nothing.
 
-        withdrawn: the model's text was already streamed and is taken back.
+        reason: which check decided it (Answer.abstention); withdrawn: the model's text was
+        already streamed and is taken back.
         """
         text = grounding.abstention(answer.question)
         yield f"\n\n({grounding.withdrawal(answer.question)}) {text}" if withdrawn else text
         answer.text, answer.abstained, answer.citations = text, True, []
+        answer.abstention = reason
         return answer
 
 

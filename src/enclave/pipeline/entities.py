@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import Literal
 
 
 class LoadError(Exception):
@@ -145,6 +146,26 @@ class Usage:
         }
 
 
+# Why an answer abstained, by the check that decided it (answering.py), in the order they run:
+# no passage the user may read was found; none was near enough the question (its similarity);
+# the model's first token was unsure; it looped before saying anything; it said the sources do
+# not answer; it restated the question or gave no answer of the asked kind (no time for a
+# "when"); a command it gave stands in no passage; its facts stand in no passage; the passages it
+# cites are about something else; its yes or no is not what they say.
+Abstention = Literal[
+    "nothing_readable",
+    "not_about_it",
+    "unsure",
+    "repetition",
+    "model_unknown",
+    "no_answer",
+    "command_not_in_sources",
+    "not_in_sources",
+    "off_topic",
+    "yes_no_not_in_sources",
+]
+
+
 @dataclass
 class Answer:
     """What `ask` returns: the generated text and the sources behind it."""
@@ -158,6 +179,8 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     # The documents did not support an answer: text says so, nothing is cited.
     abstained: bool = False
+    # Which check abstained (None where the answer stands).
+    abstention: Abstention | None = None
     # Every fact of the answer stands in the passages it cites (False: flagged to the reader).
     grounded: bool = True
     usage: Usage = field(default_factory=Usage)

@@ -55,6 +55,7 @@ def answer_json(answer: Answer, user: str, k: int) -> dict[str, Any]:
         "answer": answer.text,
         "used_search": answer.used_search,
         "abstained": answer.abstained,
+        "abstention": answer.abstention,
         "grounded": answer.grounded,
         "search_query": answer.search_query,
         "translated_query": answer.translated_query,

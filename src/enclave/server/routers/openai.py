@@ -110,7 +110,15 @@ class Completion:
     def extra(self, answer: Answer) -> dict[str, Any]:
         """The `enclave` field: what was searched, shown and cited."""
         full = answer_json(answer, self.user, self.body.enclave.k)
-        keys = ("used_search", "search_query", "abstained", "grounded", "sources", "citations")
+        keys = (
+            "used_search",
+            "search_query",
+            "abstained",
+            "abstention",
+            "grounded",
+            "sources",
+            "citations",
+        )
         return {k: full[k] for k in keys}
 
     def response(self, answer: Answer) -> dict[str, Any]:
