@@ -178,7 +178,7 @@ class Assistant:
         ):
             # Nothing the user may read is about the question: the model is not asked to answer
             # (a small model answers anyway, from whatever it is shown).
-            reason = "not_about_it" if sources else "nothing_readable"
+            reason: Abstention = "not_about_it" if sources else "nothing_readable"
             return (yield from self._abstain(answer, reason, withdrawn=False))
         # Passages found for the question's translation are in the language it was searched in.
         searched = [q for q in (question, answer.search_query, answer.translated_query) if q]
