@@ -389,7 +389,7 @@ def run(
         for m, ef_construction in hnsw:
             took = build_hnsw(enclave, m, ef_construction)
             label = f"{chunks:,} chunks, m={m} ef_c={ef_construction}"
-            print(f"<!-- HNSW built in {took:.0f} s -->")
+            print(f"<!-- HNSW built in {took:.0f} s -->" if took else "<!-- HNSW kept -->")
             print("\n".join(dense_rows(enclave, vectors_of, label, list(readers))), flush=True)
         if hybrid:
             label = f"{chunks:,} chunks"
