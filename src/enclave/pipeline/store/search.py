@@ -127,7 +127,7 @@ class SearchQueries(EmbeddingIndex):
         """(chunks, words) in the documents viewer's principals may read, counted at most a
         minute ago (see TOTALS_SECONDS)."""
         if not viewer.principals:
-            return 0, 0  # (and () is the whole index's key, below)
+            return 0, 0
         totals, lock = self._totals
         key = tuple(viewer.principals)
         with lock:
@@ -149,10 +149,10 @@ class SearchQueries(EmbeddingIndex):
         """The most permitted chunks dense search scans the signs of (see SIGNS_LIMIT_AT_100K)."""
         if self.settings.signs_search_limit is not None:
             return self.settings.signs_search_limit
-        totals, lock = self._totals
+        counted, lock = self._index_size
         with lock:
-            found = totals.get(())  # () names no principal: the whole index is kept under it
-        if found is None:
+            chunks = counted.get("chunks")
+        if chunks is None:
             # All chunks, from the statistics, never scanned for (a count under row-level
             # security would be the reader's own): live rows as they are written, or the last
             # vacuum's count where a crash has reset the statistics.
@@ -160,10 +160,14 @@ class SearchQueries(EmbeddingIndex):
                 "select greatest(pg_stat_get_live_tuples(oid), reltuples, 0)::bigint as n "
                 "from pg_class where oid = 'chunks'::regclass"
             ).fetchone()
-            found = int(row["n"]), 0  # type: ignore[index]
+            chunks = int(row["n"])  # type: ignore[index]
             with lock:
-                totals[()] = found
-        return int(SIGNS_LIMIT_AT_100K * (found[0] / 100_000) ** SIGNS_LIMIT_GROWTH)
+                counted["chunks"] = chunks
+        return int(SIGNS_LIMIT_AT_100K * (chunks / 100_000) ** SIGNS_LIMIT_GROWTH)
+
+    @cached_property
+    def _index_size(self) -> tuple[TTLCache[str, int], Lock]:
+        return TTLCache(maxsize=1, ttl=TOTALS_SECONDS), Lock()
 
     def keyword_search(self, viewer: Viewer, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) of the k best permitted keyword matches, best first.
@@ -176,7 +180,6 @@ class SearchQueries(EmbeddingIndex):
         if not viewer.principals:
             return []
         with self.reading_as(viewer) as cur:
-            chunks, terms = self._readable_totals(cur, viewer)
             cur.execute(
                 "select coalesce(array_agg(distinct enclave_fold(lexeme)), '{}') as lexemes from "
                 "unnest(to_tsvector('english', %(q)s) || to_tsvector('german', %(q)s))",
@@ -185,6 +188,7 @@ class SearchQueries(EmbeddingIndex):
             lexemes = cur.fetchone()["lexemes"]  # type: ignore[index]
             if not lexemes:
                 return []
+            chunks, terms = self._readable_totals(cur, viewer)
             # float8 throughout (numeric arithmetic took 3-9 % of the time at 1M chunks);
             # greatest(): N may have been counted before documents written since.
             cur.execute(
