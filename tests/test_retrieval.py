@@ -74,6 +74,27 @@ def test_keyword_search_is_bm25_over_permitted_chunks(demo: Enclave) -> None:
     assert demo.store.keyword_search(viewer, "the and of", 5) == []
 
 
+def test_keyword_search_finds_the_same_by_word_or_by_document(
+    demo: Enclave, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader of a small share has their postings found by document, others by word and
+    then filtered: both give the same permitted chunks with the same scores."""
+    store, found = demo.store, 0
+    for user in ["alice", "bob"]:
+        viewer = store.viewer(user)
+        readable = {h.chunk_id for h in store.readable_chunks(viewer)}
+        for query in ["audit log retention", "Urlaub beantragen", "backup restore Lumen"]:
+            monkeypatch.setattr(search, "KEYWORD_BY_DOCUMENT_SHARE", 0.0)
+            by_word = store.keyword_search(viewer, query, 20)
+            monkeypatch.setattr(search, "KEYWORD_BY_DOCUMENT_SHARE", 1.0)
+            by_document = store.keyword_search(viewer, query, 20)
+            assert {i for i, _ in by_word} <= readable
+            assert [i for i, _ in by_document] == [i for i, _ in by_word]
+            assert [s for _, s in by_document] == pytest.approx([s for _, s in by_word])
+            found += len(by_word)
+    assert found > 10
+
+
 def test_hybrid_hits_carry_both_ranks_and_cite_real_text(demo: Enclave) -> None:
     viewer = demo.store.viewer("alice")
     hits = demo.retriever.search(viewer, "audit log retention 400 days", k=5)

@@ -46,9 +46,9 @@ ACL_FILTER = (
 # The same as an array: an index on {column} then finds the permitted rows, where under
 # row-level security the subquery form made PostgreSQL scan the whole table (all 101k vector
 # signs; all documents for BM25's totals, which grows with the corpus, not the reader). Not
-# where another index finds the rows and this only filters them (postings found by word): the
-# array is then searched for every row, and BM25 for a reader of all 101k chunks took 145
-# instead of 59 ms.
+# where an index finds the rows by something else and this only filters them: the array is
+# then searched for every row (BM25 for a reader of all 101k chunks took 145 instead of 59 ms
+# when postings were indexed by word alone; by word and document, see search.py).
 ACL_FILTER_INDEXED = (
     "{column} = any(array(select a.document_id from document_acl a "
     "where a.principal_id = any(%(principals)s)))"
