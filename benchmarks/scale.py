@@ -261,9 +261,9 @@ def build_hnsw(enclave: Enclave, m: int, ef_construction: int) -> float:
         return time.perf_counter() - began
 
 
-def queries(documents: list[Path], count: int, rng) -> list[str]:
-    """Section headings of the corpus (reStructuredText underlined lines, 3+ words) as queries."""
-    headings = set()
+def headings(documents: list[Path]) -> list[str]:
+    """Section headings of the corpus (reStructuredText underlined lines, 3+ words), sorted."""
+    found = set()
     for document in read_documents(documents):
         lines = document["text"].splitlines()
         for line, under in itertools.pairwise(lines):
@@ -272,8 +272,12 @@ def queries(documents: list[Path], count: int, rng) -> list[str]:
                 len(marks) == 1 and marks <= set("=-~^*") and len(under.strip()) >= len(line)
             )
             if underlined and len(line.split()) >= 3:
-                headings.add(line.strip())
-    ordered = sorted(headings)
+                found.add(line.strip())
+    return sorted(found)
+
+
+def queries(ordered: list[str], count: int, rng) -> list[str]:
+    """count of the headings, drawn without repeats."""
     return [ordered[int(i)] for i in rng.choice(len(ordered), count, replace=False)]
 
 
@@ -388,8 +392,9 @@ def run(
         readers = {f"reader{n}": n for n in groups} if groups else READERS
         for user, n in readers.items():  # readers added since the corpus was loaded
             enclave.store.add_user(user, [f"g{i}" for i in range(n)])
-        texts = queries(documents, count, rng)
-        others = queries(documents, count + warm, np.random.default_rng(12))
+        ordered = headings(documents)
+        texts = queries(ordered, count, rng)
+        others = queries(ordered, count + warm, np.random.default_rng(12))
         warming = [t for t in others if t not in texts][:warm]
         vectors_of = [enclave.embedder.embed_query(t) for t in texts]
         header = "| index | user | permitted chunks | search | recall@10 | p50 ms | p95 ms |"
