@@ -204,9 +204,9 @@ class SearchQueries(EmbeddingIndex):
             by_document = chunks <= KEYWORD_BY_DOCUMENT_SHARE * self._all_chunks(cur)
             acl = (ACL_FILTER_INDEXED if by_document else ACL_FILTER).format(column="p.document_id")
             # float8 throughout (numeric arithmetic took 3-9 % of the time at 1M chunks);
-            # greatest(): N may have been counted before documents written since. Scores equal
-            # to nine decimals are ties broken by id: the sums' last bits follow the order the
-            # plan adds in (repeated chunks differed by 1e-15 between the two forms).
+            # greatest(): N may have been counted before documents written since. Scores are
+            # kept to nine decimals, so equal ones tie and go by id whatever order the plan
+            # added in (repeated chunks' sums differed by 1e-15 between the two forms).
             cur.execute(
                 f"""
                 with matches as materialized (
@@ -216,16 +216,13 @@ class SearchQueries(EmbeddingIndex):
                       and {acl}
                 ),
                 df as (select lexeme, count(*)::float8 as df from matches group by lexeme)
-                select id, score from (
-                    select m.id, sum(
-                        ln(1 + (greatest(%(n)s, d.df) - d.df + 0.5) / (d.df + 0.5))
-                        * m.tf * (%(k1)s + 1)
-                        / (m.tf + %(k1)s * (1 - %(b)s + %(b)s * m.term_count / %(avgdl)s))
-                    ) as score
-                    from matches m join df d using (lexeme)
-                    group by m.id
-                ) scored
-                order by floor(score * 1e9) desc, id limit %(k)s
+                select m.id, floor(1e9 * sum(
+                    ln(1 + (greatest(%(n)s, d.df) - d.df + 0.5) / (d.df + 0.5))
+                    * m.tf * (%(k1)s + 1)
+                    / (m.tf + %(k1)s * (1 - %(b)s + %(b)s * m.term_count / %(avgdl)s))
+                )) / 1e9 as score
+                from matches m join df d using (lexeme)
+                group by m.id order by score desc, m.id limit %(k)s
                 """,
                 {
                     "lex": lexemes,
