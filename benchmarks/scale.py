@@ -375,10 +375,12 @@ def run(
     hybrid: bool = True,
     groups: list[int] | None = None,
     warm: int = 0,
+    warm_up: int = 0,
 ) -> None:
     """Load (once per data_dir), then print the dense and hybrid tables for readers of these
     numbers of groups (default READERS); before the hybrid queries each reader asks `warm`
-    other headings, as a server that has been answering has the indexes' busy pages cached."""
+    other headings, as a server that has been answering has the indexes' busy pages cached.
+    warm_up: the store's own warm-up with that many probes first, as `enclave serve` starts."""
     from enclave.config import Settings
     from enclave.pipeline.embedding import MINILM
     from enclave.pipeline.wiring import Enclave
@@ -389,6 +391,10 @@ def run(
             began = time.perf_counter()
             load_corpus(enclave, documents, vectors, rng)
             print(f"<!-- loaded in {time.perf_counter() - began:.0f} s -->")
+        if warm_up:
+            began = time.perf_counter()
+            probes = enclave.store.warm_up(warm_up)
+            print(f"<!-- store warm-up: {probes} probes, {time.perf_counter() - began:.1f} s -->")
         readers = {f"reader{n}": n for n in groups} if groups else READERS
         for user, n in readers.items():  # readers added since the corpus was loaded
             enclave.store.add_user(user, [f"g{i}" for i in range(n)])
@@ -440,6 +446,7 @@ def main() -> None:
     )
     step.add_argument("--dense-only", action="store_true", help="no hybrid rows")
     step.add_argument("--warm", type=int, default=0, help="untimed queries a reader asks first")
+    step.add_argument("--warm-up", type=int, default=0, help="the store's warm-up, N probes")
     step.add_argument(
         "--readers", type=int, nargs="+", help="readers of this many of the 100 groups each"
     )
@@ -469,6 +476,7 @@ def main() -> None:
             not args.dense_only,
             args.readers,
             args.warm,
+            args.warm_up,
         )
 
 

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from enclave.config import Settings
 from enclave.demo import setup_demo
 from enclave.pipeline.access import Principal
 from enclave.pipeline.keywords import umlaut_spellings
 from enclave.pipeline.reranking import Reranker
 from enclave.pipeline.retrieval import Retriever, passage, reciprocal_rank_fusion
 from enclave.pipeline.serialize import hit_json
-from enclave.pipeline.store import search
+from enclave.pipeline.store import Store, search
 from enclave.pipeline.wiring import Enclave
-from tests.conftest import sql, stale_signs
+from tests.conftest import new_database, sql, stale_signs
 
 
 def test_rrf_known_values() -> None:
@@ -93,6 +94,38 @@ def test_keyword_search_finds_the_same_by_word_or_by_document(
             assert [s for _, s in by_document] == pytest.approx([s for _, s in by_word])
             found += len(by_word)
     assert found > 10
+
+
+def test_warm_up_reads_the_vector_and_keyword_indexes(
+    demo: Enclave, pg_server: object, tmp_path: Path
+) -> None:
+    """The server's warm-up walks the HNSW graph and reads the postings index as searches
+    would, and leaves the connection it ran on as it was; an empty index has nothing to warm."""
+    store = demo.store
+    indexes = ("chunks_embedding_hnsw", "postings_words")
+    with store.connection() as conn:
+
+        def index_reads() -> dict[str, int]:
+            conn.execute("select pg_stat_force_next_flush()")  # this backend's counts, now
+            rows = conn.execute(
+                "select indexrelname, idx_blks_hit + idx_blks_read as n "
+                "from pg_statio_user_indexes where indexrelname = any(%s)",
+                [list(indexes)],
+            ).fetchall()
+            return {r["indexrelname"]: r["n"] for r in rows}
+
+        before = index_reads()
+        assert store.warm_up(5) == 5
+        after = index_reads()
+        assert all(after[name] > before[name] for name in indexes), (before, after)
+        settings = conn.execute(
+            "select current_setting('hnsw.ef_search') as ef, "
+            "current_setting('enable_seqscan') as seqscan"
+        ).fetchone()
+        assert settings == {"ef": "40", "seqscan": "on"}
+    empty = Settings.load(data_dir=tmp_path / "empty", database_url=new_database(pg_server))
+    with Store(empty) as nothing_yet:
+        assert nothing_yet.warm_up(5) == 0
 
 
 def test_hybrid_hits_carry_both_ranks_and_cite_real_text(demo: Enclave) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
+from threading import Thread
 from typing import TYPE_CHECKING
+
+import psycopg
 
 from enclave.config import DEFAULT_EMBEDDING_MODEL, ConfigError, Settings
 from enclave.pipeline.answering import Assistant
@@ -17,6 +21,9 @@ from enclave.pipeline.store import Store
 if TYPE_CHECKING:
     # Loaders import parsers for every format; a search or an answer needs none of them.
     from enclave.pipeline.ingest import Ingestor
+
+
+log = logging.getLogger("enclave.store")
 
 
 class Enclave:
@@ -138,9 +145,19 @@ class Enclave:
         )
 
     def warm_up(self) -> None:
-        """Load the models now (a server should not make its first caller wait for them)."""
+        """Load the models now and warm the store's indexes in the background (a server
+        should not make its first callers wait for either)."""
         _ = self.assistant
         self.embedder.prepare_queries()
+        Thread(target=self._warm_store, name="enclave-warm-up", daemon=True).start()
+
+    def _warm_store(self) -> None:
+        try:
+            probes = self.store.warm_up()
+        except psycopg.Error as exc:  # the server stopping meanwhile; nothing depends on it
+            log.info("index warm-up stopped: %s", exc)
+        else:
+            log.info("index warm-up: %d searches", probes)
 
     def close(self) -> None:
         """Release the database (and with it the embedded server)."""

@@ -17,7 +17,7 @@ from psycopg import Cursor
 from enclave.pipeline.entities import Hit
 from enclave.pipeline.keywords import umlaut_spellings
 from enclave.pipeline.language import LANGUAGE_OF_CONFIG
-from enclave.pipeline.store.database import ACL_FILTER, ACL_FILTER_INDEXED, Viewer
+from enclave.pipeline.store.database import ACL_FILTER, ACL_FILTER_INDEXED, Viewer, connected
 from enclave.pipeline.store.embeddings import EmbeddingIndex
 
 BM25_K1 = 1.2
@@ -54,6 +54,14 @@ TOTALS_SECONDS = 60
 # alone p50: 1 % readable 3.9 vs 12.2 ms, 8 % 15.8 vs 18.2, 15 % 25.9 vs 25.2, 30 % 45.9 vs
 # 43.6, all 147.5 vs 133.0 (RESULTS.md).
 KEYWORD_BY_DOCUMENT_SHARE = 0.1
+
+# Stored chunks a server's warm-up searches with before its first users (Enclave.warm_up): the
+# embedded server starts with empty shared buffers and has no pg_prewarm. At 1,070,849 chunks
+# 300 took 7-8 s and brought a 15 % reader's first 100 hybrid queries from 50-84 ms p50 to
+# 43-47, as after 300 real queries (RESULTS.md).
+WARM_UP_PROBES = 300
+# Each probe asks what retrieval asks: 50 candidates, ef_search EF_FACTOR * 50.
+WARM_UP_K = 50
 
 DenseMethod = Literal["exact", "signs", "hnsw"]
 
@@ -235,6 +243,48 @@ class SearchQueries(EmbeddingIndex):
                 },
             )
             return [(int(r["id"]), float(r["score"])) for r in cur.fetchall()]
+
+    @connected
+    def warm_up(self, probes: int = WARM_UP_PROBES) -> int:
+        """Walk the HNSW graph and read the postings as `probes` searches would, so that the
+        first users' searches find the busy pages in PostgreSQL's buffers; the probes made.
+
+        The probes are stored chunks picked at random: each one's vector walks the graph, and
+        its section heading (or the start of its text) is looked up in the postings as a
+        keyword query is. They run as the store's owner without the access filter: what they
+        find is counted, never kept or shown.
+        """
+        dim = self.embedding_dim
+        if not dim or probes < 1:
+            return 0
+        conn = self.conn
+        share = min(100.0, 400.0 * probes / max(self._all_chunks(conn.cursor()), 1))
+        picked = conn.execute(
+            f"select embedding::vector({dim}) as v, coalesce(nullif("
+            "heading_path[cardinality(heading_path)], ''), left(text, 80)) as words "
+            f"from chunks tablesample system (%s) limit %s",
+            [share, probes],
+        ).fetchall()
+        for row in picked:
+            with conn.transaction():
+                # The indexes even where the planner would scan a small table instead.
+                conn.execute(
+                    "select set_config('hnsw.ef_search', %s, true), "
+                    "set_config('enable_seqscan', 'off', true)",
+                    [str(EF_FACTOR * WARM_UP_K)],
+                )
+                conn.execute(
+                    "select count(*) from (select id from chunks "
+                    f"order by embedding::vector({dim}) <=> %s::vector({dim}) limit %s) found",
+                    [row["v"], WARM_UP_K],
+                )
+                conn.execute(
+                    "select count(*) from postings where lexeme = any(array("
+                    "select distinct enclave_fold(lexeme) from unnest(to_tsvector('english', "
+                    "%(q)s) || to_tsvector('german', %(q)s))))",
+                    {"q": umlaut_spellings(row["words"])},
+                )
+        return len(picked)
 
     def readable_chunks(self, viewer: Viewer) -> list[Hit]:
         """Every chunk this user may read, in document order (training data, evaluation)."""
