@@ -262,7 +262,7 @@ class SearchQueries(EmbeddingIndex):
         picked = conn.execute(
             f"select embedding::vector({dim}) as v, coalesce(nullif("
             "heading_path[cardinality(heading_path)], ''), left(text, 80)) as words "
-            f"from chunks tablesample system (%s) limit %s",
+            "from chunks tablesample system (%s) limit %s",
             [share, probes],
         ).fetchall()
         for row in picked:
