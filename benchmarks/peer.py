@@ -180,12 +180,10 @@ def llama_index_scale(
     from llama_index.core.schema import TextNode
     from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
     from llama_index.vector_stores.faiss import FaissVectorStore
-    from scale import read_documents
+    from scale import read_documents, read_vectors
 
     use_minilm()
-    shards = sorted(vectors.glob("vectors-*.npy"))
-    matrix = np.concatenate([np.load(shard) for shard in shards]).astype(np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix = read_vectors(vectors)
     nodes = []
     for document in read_documents(documents):
         for chunk in document["chunks"]:

@@ -183,6 +183,13 @@ def embed(
         np.save(out / f"vectors-{offset + start + first:07}.npy", shard)
 
 
+def read_vectors(vectors: Path) -> np.ndarray:
+    """The corpus's chunk vectors (the embed step's shards, in order), float32, unit length."""
+    shards = sorted(vectors.glob("vectors-*.npy"))
+    matrix = np.concatenate([np.load(shard) for shard in shards]).astype(np.float32)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
 def load_corpus(enclave: Enclave, documents: list[Path], vectors: Path, rng) -> None:
     """Store every document through the store's own write path, each readable by one group."""
     from tqdm import tqdm
@@ -191,9 +198,7 @@ def load_corpus(enclave: Enclave, documents: list[Path], vectors: Path, rng) -> 
     from enclave.pipeline.entities import Chunk, Document
 
     store = enclave.store
-    shards = sorted(vectors.glob("vectors-*.npy"))
-    matrix = np.concatenate([np.load(shard) for shard in shards]).astype(np.float32)
-    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix = read_vectors(vectors)
     store.check_embedding_model(enclave.embedder.name, 384)
     # Built once after loading, as a bulk load would; inserting into it row by row is slower.
     with store.connection() as conn:

@@ -199,12 +199,7 @@ class SearchQueries(EmbeddingIndex):
         if not viewer.principals:
             return []
         with self.reading_as(viewer) as cur:
-            cur.execute(
-                "select coalesce(array_agg(distinct enclave_fold(lexeme)), '{}') as lexemes from "
-                "unnest(to_tsvector('english', %(q)s) || to_tsvector('german', %(q)s))",
-                {"q": umlaut_spellings(query)},
-            )
-            lexemes = cur.fetchone()["lexemes"]  # type: ignore[index]
+            lexemes = _query_lexemes(cur, query)
             if not lexemes:
                 return []
             chunks, terms = self._readable_totals(cur, viewer)
@@ -258,8 +253,9 @@ class SearchQueries(EmbeddingIndex):
         if not dim or probes < 1:
             return 0
         conn = self.conn
-        share = min(100.0, 400.0 * probes / max(self._all_chunks(conn.cursor()), 1))
-        picked = conn.execute(
+        cur = conn.cursor()
+        share = min(100.0, 400.0 * probes / max(self._all_chunks(cur), 1))
+        picked = cur.execute(
             f"select embedding::vector({dim}) as v, coalesce(nullif("
             "heading_path[cardinality(heading_path)], ''), left(text, 80)) as words "
             "from chunks tablesample system (%s) limit %s",
@@ -268,21 +264,19 @@ class SearchQueries(EmbeddingIndex):
         for row in picked:
             with conn.transaction():
                 # The indexes even where the planner would scan a small table instead.
-                conn.execute(
+                cur.execute(
                     "select set_config('hnsw.ef_search', %s, true), "
                     "set_config('enable_seqscan', 'off', true)",
                     [str(EF_FACTOR * WARM_UP_K)],
                 )
-                conn.execute(
+                cur.execute(
                     "select count(*) from (select id from chunks "
                     f"order by embedding::vector({dim}) <=> %s::vector({dim}) limit %s) found",
                     [row["v"], WARM_UP_K],
                 )
-                conn.execute(
-                    "select count(*) from postings where lexeme = any(array("
-                    "select distinct enclave_fold(lexeme) from unnest(to_tsvector('english', "
-                    "%(q)s) || to_tsvector('german', %(q)s))))",
-                    {"q": umlaut_spellings(row["words"])},
+                cur.execute(
+                    "select count(*) from postings where lexeme = any(%s)",
+                    [_query_lexemes(cur, row["words"])],
                 )
         return len(picked)
 
@@ -327,3 +321,14 @@ class SearchQueries(EmbeddingIndex):
                 )
                 for r in cur.fetchall()
             }
+
+
+def _query_lexemes(cur: Cursor, query: str) -> list[str]:
+    """The lexemes a keyword query looks up: its words stemmed as English and as German, then
+    folded like the index (keywords.py)."""
+    cur.execute(
+        "select coalesce(array_agg(distinct enclave_fold(lexeme)), '{}') as lexemes from "
+        "unnest(to_tsvector('english', %(q)s) || to_tsvector('german', %(q)s))",
+        {"q": umlaut_spellings(query)},
+    )
+    return cur.fetchone()["lexemes"]  # type: ignore[index]
