@@ -47,3 +47,28 @@ def test_an_answer_without_a_time_does_not_fit_a_when(answer: str) -> None:
     assert not expected.says_when(answer)
     assert not expected.fits("When are alert e-mails sent?", answer)
     assert expected.fits("Where is the company party?", answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "fits"),
+    [
+        ("every night [1]", False),
+        ("jede Nacht", False),
+        ("the web console [1]", False),
+        ("400 days [1]", True),
+        ("bis zu 30 Minuten [1]", True),
+        ("mehrere Jahre", True),
+        ("until the second quarter of the 19th century", True),
+        ("bis weit ins 19. Jahrhundert hinein", True),
+        ("sechs Jahren", True),
+        ("six years", True),
+    ],
+)
+def test_a_how_long_question_wants_a_length(answer: str, fits: bool) -> None:
+    """Asked "How long does a backup take?" (no document says), the default model answered the
+    handbook's "every night [1]"."""
+    assert expected.fits("How long does a backup take?", answer) is fits
+    assert expected.fits("Wie lange dauert ein Backup?", answer) is fits
+    assert expected.fits("And for how long?", answer) is fits
+    # Other questions are not judged by it.
+    assert expected.fits("What happens every night?", answer)
