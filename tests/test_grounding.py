@@ -114,6 +114,39 @@ def test_an_emails_from_line_says_who_wrote_and_sent_it() -> None:
     # Only a From: line says so.
     forwarded = replace(mail, text=header.replace("From:", "Cc:"))
     assert not grounding.quote_about(["Who wrote the notes?"], forwarded, "Katrin Vogel")
+    # The domain of her address says nothing of what she is: asked who the CEO of Nordlicht
+    # is (no document says), the default model answered "Katrin Vogel [4]".
+    assert not grounding.quote_about(["Who is the CEO of Nordlicht?"], mail, "Katrin Vogel")
+    assert grounding.quote_about(
+        ["What is Katrin's e-mail address?"], mail, "katrin.vogel@nordlicht.example"
+    )
+
+
+def test_the_answers_own_words_do_not_tie_its_sentence_to_the_question() -> None:
+    """Asked "Who is the CEO of Nordlicht?", which no document says, the default model gave the
+    handbook's "Nordlicht Systems GmbH [1]": the sentence shares "Nordlicht" with the question
+    only through the answer itself."""
+    handbook = Hit(
+        1,
+        1,
+        "Lumen Administrator Handbook",
+        "/handbook.md",
+        0,
+        "Lumen is the data platform of Nordlicht Systems GmbH. Administrators manage users, "
+        "data sources, retention and the audit log.",
+        None,
+        (),
+        0,
+        120,
+    )
+    assert not grounding.quote_about(
+        ["Who is the CEO of Nordlicht?"], handbook, "Nordlicht Systems GmbH"
+    )
+    assert grounding.quote_about(["Who manages data sources?"], handbook, "Administrators")
+    # A word of the question in the answer is fine where another one ties the sentence.
+    assert grounding.quote_about(
+        ["Which company runs the Lumen data platform?"], handbook, "Nordlicht Systems GmbH"
+    )
 
 
 def test_a_sections_heading_speaks_for_its_sentences() -> None:

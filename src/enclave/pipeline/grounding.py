@@ -109,6 +109,9 @@ def _key(word: str) -> str:
 
 
 _FROM_LINE = re.compile(r"^(?:From|Von):", re.MULTILINE)
+# An address names a mailbox; its parts ("nordlicht" in "katrin.vogel@nordlicht.example")
+# state nothing about the sentence's subject.
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _AUTHORSHIP = frozenset(
     _key(word)
     for word in "wrote written sent sender author schrieb geschrieben geschickt gesendet "
@@ -233,16 +236,20 @@ def _saying(
     hit: Hit, answer: str, questions: Sequence[str] = ()
 ) -> Iterator[tuple[list[tuple[int, int]], int, set[str]]]:
     """Each sentence of hit that shares a word or number with the answer: (the passage's
-    sentence spans, the sentence's index among them, its words and numbers, and the
-    questions' words it holds in another form)."""
+    sentence spans, the sentence's index among them, and what in it may tie it to a question:
+    its words and numbers, and the questions' words it holds in another form; not the names
+    (capitalised words) the answer gives, nor the words inside an e-mail address)."""
     said = terms(answer) | numbers(answer)
     answered, asked = _whole_words(answer), _whole_words(" ".join(questions))
+    named = terms(" ".join(w for w in _WORD.findall(answer) if w[0].isupper()))
     spans = sentence_spans(hit.text, language_of_hit(hit))
     for i, (start, end) in enumerate(spans):
         text = hit.text[start:end]
         sentence, present = _stated(text) | numbers(text), _whole_words(text)
         if said & (sentence | _in_other_forms(answered, present, heads=True)):
-            yield spans, i, sentence | _in_other_forms(asked, present, heads=False)
+            prose = _ADDRESS.sub(" ", text)
+            ties = _stated(prose) | numbers(prose)
+            yield spans, i, (ties | _in_other_forms(asked, _whole_words(prose), False)) - named
 
 
 def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
@@ -250,7 +257,10 @@ def quote_about(questions: Iterable[str], hit: Hit, answer: str) -> bool:
     with a question (the question, its search string), itself or through its section's
     heading, beyond the words of the passage's title: "18:00 Uhr", from the maintenance
     window, does not say when a certificate warning comes, though both stand in one passage.
-    A question in another language than the passage is not judged (its words differ)."""
+    The names the answer gives do not tie it: "Nordlicht Systems GmbH", from "Lumen is the
+    data platform of Nordlicht Systems GmbH", does not say who the CEO of Nordlicht is (its
+    other words may: "Dashboards load about twice as fast" says what got faster). A question
+    in another language than the passage is not judged (its words differ)."""
     # A section's heading ("New features") is part of what each of its sentences says.
     questions = tuple(questions)
     wanted, headed = _asked_of(questions, hit)
