@@ -101,6 +101,38 @@ UNANSWERABLE = [
     ("alice", "What is the WiFi password in the Augsburg office?"),
     # Answered "jedem Team", from a German passage about laptops; not shown now (answering.citable).
     ("bob", "When are alert e-mails sent?"),
+    # Facts in no document, beside ones that are (2026-12-03). Of these first fifteen the default
+    # model answered six with a neighbouring fact, which three checks now withdraw (README,
+    # "Facts in no document"): the CEO questions' "Nordlicht Systems GmbH [1]" and "Katrin
+    # Vogel [4]", the backup's "every night [1]", and from passages in the other language
+    # "Katrin [2]" and "30 [3]"; "Telemetriedatenbank [1]" still stands.
+    ("alice", "Who is the CEO of Nordlicht?"),
+    ("alice", "How much does a Lumen licence cost?"),
+    ("alice", "When will Lumen 4.3 be released?"),
+    ("alice", "Wer leitet das neue Büro in Augsburg?"),
+    ("alice", "Which database does Lumen use to store telemetry?"),
+    ("alice", "What is the address of the Augsburg office?"),
+    ("alice", "Wie viel kostet das vegetarische Gericht in der Kantine?"),
+    ("alice", "How long does a backup take?"),
+    ("alice", "Who is the shift supervisor?"),
+    ("bob", "Who is the head of HR?"),
+    ("bob", "Wie lange dauert die Probezeit?"),
+    ("bob", "How many days of special leave do I get for my wedding?"),
+    ("bob", "Can I bring my dog to the office?"),
+    ("bob", "Wie hoch ist die Fahrtkostenerstattung?"),
+    ("bob", "Who is the CEO of Nordlicht?"),
+    # Written before those checks, asked before and after them: 9 of 10 abstentions, then 10
+    # ("two weeks [4]" to the notice period, from the German leave policy, is withdrawn).
+    ("alice", "Who signs off the release of Lumen 4.2?"),
+    ("alice", "How many customers use Lumen?"),
+    ("alice", "Wann wurde Nordlicht gegründet?"),
+    ("alice", "Who is responsible for the canteen?"),
+    ("alice", "How long is the web console unavailable during a backup?"),
+    ("alice", "Which sensor vendors does Lumen support?"),
+    ("bob", "Wie viel Gehalt bekommt ein Werkstudent?"),
+    ("bob", "How long is the notice period?"),
+    ("bob", "Wie viele Tage darf ich krank sein ohne Attest?"),
+    ("bob", "Wer ist mein Ansprechpartner in der Personalabteilung?"),
 ]
 
 

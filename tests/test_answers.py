@@ -966,6 +966,29 @@ def test_absent_facts_and_unknown_users_get_abstentions(demo: tuple[Enclave, Cou
     assert counting.calls == before  # nothing readable: the model is not asked at all
 
 
+def test_a_fact_in_no_document_is_not_answered_with_a_neighbouring_one(
+    enclave: Enclave, default_llm: LlamaCppLLM
+) -> None:
+    """What the default model answered before grounding.quote_about left out the answer's own
+    names and e-mail addresses, expected.py judged a "how long", and a passage in another
+    language was judged by the question's translation (answering._in_their_language)."""
+    enclave, _ = counted_demo(enclave, default_llm)
+    for user, question, said in [
+        # "Nordlicht Systems GmbH [1]": the handbook's sentence names Nordlicht only in it.
+        ("alice", "Who is the CEO of Nordlicht?", ABSTAIN_EN),
+        # "Katrin Vogel [4]": the all-hands e-mail's From: line, tied by her address's domain.
+        ("bob", "Who is the CEO of Nordlicht?", ABSTAIN_EN),
+        # "every night [1]": the handbook's backup schedule, no length of time.
+        ("alice", "How long does a backup take?", ABSTAIN_EN),
+        # "two weeks [4]": the German leave policy's notice for a leave request.
+        ("bob", "How long is the notice period?", ABSTAIN_EN),
+        # "Katrin [2]": the English all-hands e-mail's signature.
+        ("alice", "Wer leitet das neue Büro in Augsburg?", ABSTAIN_DE),
+    ]:
+        answer = enclave.assistant.ask(enclave.store.viewer(user), question)
+        assert answer.abstained and answer.text == said and not answer.citations, answer.text
+
+
 # -- through the server ----------------------------------------------------------------------
 
 

@@ -275,9 +275,21 @@ class Assistant:
         (citing.py): off its subject, or beside a passage that says more of it (not judged for
         a yes or no: polar.py does)."""
         asked = (answer.question, answer.search_query)
-        return off_topic(said.text, answer.citations, asked, self.sure_similarity) or (
-            said.polarity is None and number_elsewhere(stated, answer.citations, answer.sources)
-        )
+        translations = self._in_their_language(answer)
+        return off_topic(
+            said.text, answer.citations, asked, self.sure_similarity, translations
+        ) or (said.polarity is None and number_elsewhere(stated, answer.citations, answer.sources))
+
+    def _in_their_language(self, answer: Answer) -> tuple[str, ...]:
+        """The question translated into the language of the passages the answer cites, where
+        it cites only passages in another language than it was asked and searched in: the word
+        checks judge a passage by the questions in its language, and find none otherwise."""
+        asked = {language_of(q) for q in (answer.question, answer.search_query) if q}
+        cited = {grounding.language_of_hit(c.hit) for c in answer.citations}
+        if not cited or cited & asked or answer.translated_query:
+            return ()
+        other = translated(answer.question, self.llm, answer.usage)
+        return (other,) if other else ()
 
     def _about_it(self, query: str, sources: Sequence[Hit]) -> bool:
         """Whether a source reaches the embedding model's threshold for a passage in its

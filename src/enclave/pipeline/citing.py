@@ -64,18 +64,25 @@ def marked(text: str, number: int) -> str:
 
 
 def off_topic(
-    text: str, citations: Sequence[Citation], asked: Sequence[str], sure_similarity: float
+    text: str,
+    citations: Sequence[Citation],
+    asked: Sequence[str],
+    sure_similarity: float,
+    translations: Sequence[str] = (),
 ) -> bool:
     """Whether the answer (text), grounded in its cited passages, comes from something else
     than what was asked: passages about another subject, or in them, sentences about another
     fact; where the retriever matched no cited passage surely, sentences among too few of the
-    question's words."""
+    question's words. A question's translations (into the passages' language) judge subject
+    and sentence only: how many of its words stand near the answer was measured on questions
+    asked in the passage's language, and a translation words them otherwise."""
     cited = [c.hit for c in citations]
     if not cited:
         return False
-    if not any(grounding.about(asked, hit) for hit in cited):
+    judged = (*asked, *translations)
+    if not any(grounding.about(judged, hit) for hit in cited):
         return True
-    if not any(grounding.quote_about(asked, hit, text) for hit in cited):
+    if not any(grounding.quote_about(judged, hit, text) for hit in cited):
         return True
     return not any(
         hit.similarity is None
