@@ -70,5 +70,6 @@ def test_a_how_long_question_wants_a_length(answer: str, fits: bool) -> None:
     assert expected.fits("How long does a backup take?", answer) is fits
     assert expected.fits("Wie lange dauert ein Backup?", answer) is fits
     assert expected.fits("And for how long?", answer) is fits
+    assert expected.fits("Wie lang ist die Kündigungsfrist?", answer) is fits
     # Other questions are not judged by it.
     assert expected.fits("What happens every night?", answer)

@@ -281,14 +281,15 @@ class Assistant:
         ) or (said.polarity is None and number_elsewhere(stated, answer.citations, answer.sources))
 
     def _in_their_language(self, answer: Answer) -> tuple[str, ...]:
-        """The question translated into the language of the passages the answer cites, where
-        it cites only passages in another language than it was asked and searched in: the word
-        checks judge a passage by the questions in its language, and find none otherwise."""
+        """The question (as searched: a follow-up made standalone) translated into the language
+        of the passages the answer cites, where it cites only passages in another language than
+        it was asked and searched in: the word checks judge a passage by the questions in its
+        language, and find none otherwise."""
         asked = {language_of(q) for q in (answer.question, answer.search_query) if q}
         cited = {grounding.language_of_hit(c.hit) for c in answer.citations}
         if not cited or cited & asked or answer.translated_query:
             return ()
-        other = translated(answer.question, self.llm, answer.usage)
+        other = translated(answer.search_query or answer.question, self.llm, answer.usage)
         return (other,) if other else ()
 
     def _about_it(self, query: str, sources: Sequence[Hit]) -> bool:

@@ -49,7 +49,7 @@ _TIME_WORDS = frozenset(
     renaissance april august september november decade decades century centuries
     """.split()
 )
-_HOW_LONG = re.compile(r"^\W*(?:and\s+|und\s+)?(?:for\s+)?(?:how long|wie lange)\b", re.IGNORECASE)
+_HOW_LONG = re.compile(r"^\W*(?:and\s+|und\s+)?(?:for\s+)?(?:how long|wie lange?)\b", re.IGNORECASE)
 _SPAN_UNITS = frozenset("second minute hour day week month year".split())
 # Words that give a length or bound a span, beyond numbers and units of time.
 _SPAN_WORDS = frozenset(
