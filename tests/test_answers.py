@@ -533,7 +533,8 @@ def test_an_answer_before_a_loop_is_kept(enclave: Enclave) -> None:
     assert answer.citations[0].hit.file_name == "audit-log.html"
     assert "".join(streamed).endswith(f"({grounding.CUT_SHORT['en']})")
     # What comes before a loop but does not stand in the passages is only withdrawn.
-    invented = "Carol keeps her locker code in the drawer.\n# A\n# A\n# A\n# A"
+    # (It names a length: "How long" wants one, expected.py.)
+    invented = "Carol keeps her locker code for a week in the drawer.\n# A\n# A\n# A\n# A"
     assistant = Assistant(enclave.retriever, ScriptedLLM(invented), 4096, 200)
     streamed.clear()
     answer = assistant.ask(alice, "How long are audit log entries kept?", on_token=streamed.append)
