@@ -20,6 +20,7 @@ holds a number, a unit of time or a word that bounds a span ("1870 to 1939", "me
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from enclave.pipeline.grounding import CITATION_MARK
 from enclave.pipeline.wordforms import BILINGUAL, NUMBER_WORDS
@@ -73,27 +74,35 @@ def asks_when(question: str) -> bool:
 def says_when(answer: str) -> bool:
     """Whether the answer names a time, or a word that may place something in time (its
     citation marks apart)."""
-    answer = CITATION_MARK.sub(" ", answer)
-    if re.search(r"\d", answer):
-        return True
-    for word in re.findall(r"\w+", answer.lower()):
-        if word in _TIME_WORDS or BILINGUAL.get(word) in _UNITS or _TIME_STEMS.search(word):
-            return True
-    return False
+    return _names(
+        answer,
+        lambda word: (
+            word in _TIME_WORDS or BILINGUAL.get(word) in _UNITS or bool(_TIME_STEMS.search(word))
+        ),
+    )
 
 
 def says_how_long(answer: str) -> bool:
     """Whether the answer gives a length: a number, a unit of time, or a word that bounds a
     span (its citation marks apart)."""
+    return _names(
+        answer,
+        lambda word: (
+            word in NUMBER_WORDS
+            or word in _SPAN_WORDS
+            or BILINGUAL.get(word) in _SPAN_UNITS
+            or bool(_TIME_STEMS.search(word))
+        ),
+    )
+
+
+def _names(answer: str, wanted: Callable[[str], bool]) -> bool:
+    """Whether the answer, its citation marks apart, holds a digit or a word (lower case)
+    that is wanted."""
     answer = CITATION_MARK.sub(" ", answer)
-    if re.search(r"\d", answer):
-        return True
-    for word in re.findall(r"\w+", answer.lower()):
-        if word in NUMBER_WORDS or word in _SPAN_WORDS or BILINGUAL.get(word) in _SPAN_UNITS:
-            return True
-        if _TIME_STEMS.search(word):
-            return True
-    return False
+    return bool(re.search(r"\d", answer)) or any(
+        wanted(word) for word in re.findall(r"\w+", answer.lower())
+    )
 
 
 def fits(question: str, answer: str) -> bool:
