@@ -180,9 +180,17 @@ def timed(enclave: Enclave, user: str, question: str) -> tuple[object, float, fl
     return stream.answer, (first or end) - start, end - start
 
 
-def measure(enclave: Enclave, tick: object) -> dict:
+def measure(
+    enclave: Enclave,
+    tick: object,
+    answerable: list[tuple[str, str, str]] = ANSWERABLE,
+    unanswerable: list[tuple[str, str]] = UNANSWERABLE,
+) -> dict:
+    """Right, wrong and abstained answers to the answerable questions (user, question, pattern
+    of the right answer), answers that must have been abstentions (user, question), p50 times,
+    and the wrong and invented answers."""
     right, wrong, abstained, invented, ttft, total, examples = 0, 0, 0, 0, [], [], []
-    for user, question, pattern in ANSWERABLE:
+    for user, question, pattern in answerable:
         answer, first, whole = timed(enclave, user, question)
         ttft.append(first)
         total.append(whole)
@@ -194,7 +202,7 @@ def measure(enclave: Enclave, tick: object) -> dict:
             wrong += 1
             examples.append(f"{question} → {answer.text[:80]!r}")  # type: ignore[attr-defined]
         tick()  # type: ignore[operator]
-    for user, question in UNANSWERABLE:
+    for user, question in unanswerable:
         answer, first, whole = timed(enclave, user, question)
         if not answer.abstained:  # type: ignore[attr-defined]
             invented += 1
