@@ -990,6 +990,51 @@ def test_a_fact_in_no_document_is_not_answered_with_a_neighbouring_one(
         assert answer.abstained and answer.text == said and not answer.citations, answer.text
 
 
+def test_an_answer_about_another_year_or_from_the_wrong_sentence_is_withdrawn(
+    enclave: Enclave, default_llm: LlamaCppLLM, tmp_path: Path
+) -> None:
+    """What the default model answered on the held-out firm corpus (benchmarks/firm_questions.py)
+    before citing.another_year and citing.count_beside: the sales target for 2027 as the 2025
+    revenue, and the general hotel limit for Munich's."""
+    folder = tmp_path / "firm"
+    folder.mkdir()
+    (folder / "reisekosten.md").write_text(
+        "# Reisekostenrichtlinie\n\n## Übernachtung\n\nHotelkosten werden bis 120 Euro pro "
+        "Nacht erstattet. In München, Hamburg und Frankfurt am Main gilt eine Obergrenze von "
+        "150 Euro pro Nacht. Das Frühstück ist im Zimmerpreis enthalten oder wird von der "
+        "Verpflegungspauschale abgezogen.\n\n## Fahrten\n\nWer mit dem privaten Pkw fährt, "
+        "erhält eine Kilometerpauschale von 0,30 Euro je gefahrenem Kilometer.\n",
+        encoding="utf-8",
+    )
+    (folder / "protokoll.md").write_text(
+        "# Protokoll der Geschäftsleitungssitzung vom 14. Oktober 2026\n\n4. Neues Werk: Das "
+        "Werk in Brno (Tschechien) soll im dritten Quartal 2027 eröffnen. Die Suche nach einer "
+        "Werksleitung läuft.\n\n5. Planung 2027: Das Umsatzziel für 2027 liegt bei 62 "
+        "Millionen Euro.\n",
+        encoding="utf-8",
+    )
+    enclave.store.add_user("lena", ["management"])
+    enclave.ingestor.ingest(
+        [folder / "reisekosten.md", folder / "protokoll.md"], [Principal("group", "management")]
+    )
+    enclave.__dict__["llm"] = default_llm
+    enclave.__dict__.pop("assistant", None)
+    lena = enclave.store.viewer("lena")
+    for question in (
+        "Wie hoch war der Umsatz 2025?",
+        "Wie viel darf ein Hotelzimmer in München pro Nacht kosten?",
+    ):
+        answer = enclave.assistant.ask(lena, question)
+        assert answer.abstained and answer.text == ABSTAIN_DE and not answer.citations, answer.text
+    # Beside them, what the documents do say still stands.
+    for question, said in [
+        ("Wie hoch ist die Kilometerpauschale?", "0,30"),
+        ("Wann soll das Werk in Brno eröffnen?", "2027"),
+    ]:
+        answer = enclave.assistant.ask(lena, question)
+        assert not answer.abstained and said in answer.text, answer.text
+
+
 # -- through the server ----------------------------------------------------------------------
 
 

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 from enclave.pipeline import expected, grounding, polar
-from enclave.pipeline.citing import citations, marked, number_elsewhere, off_topic
+from enclave.pipeline.citing import (
+    another_year,
+    citations,
+    count_beside,
+    marked,
+    number_elsewhere,
+    off_topic,
+)
 from enclave.pipeline.embedding import ALL_SOURCES
 from enclave.pipeline.entities import Abstention, Answer, Hit, Usage
 from enclave.pipeline.followups import Turn, asked_as, standalone_query
@@ -272,13 +279,20 @@ class Assistant:
 
     def _cites_something_else(self, answer: Answer, said: polar.Claim, stated: str) -> bool:
         """Whether the passages the answer cites are about something else than the question
-        (citing.py): off its subject, or beside a passage that says more of it (not judged for
-        a yes or no: polar.py does)."""
+        (citing.py): off its subject; or (not judged for a yes or no: polar.py does) beside a
+        passage, or a sentence, that says more of it, or about another year than asked."""
         asked = (answer.question, answer.search_query)
         translations = self._in_their_language(answer)
         return off_topic(
             said.text, answer.citations, asked, self.sure_similarity, translations
-        ) or (said.polarity is None and number_elsewhere(stated, answer.citations, answer.sources))
+        ) or (
+            said.polarity is None
+            and (
+                number_elsewhere(stated, answer.citations, answer.sources)
+                or another_year(stated, answer.citations)
+                or count_beside(stated, said.text, answer.citations)
+            )
+        )
 
     def _in_their_language(self, answer: Answer) -> tuple[str, ...]:
         """The question (as searched: a follow-up made standalone) translated into the language

