@@ -230,6 +230,15 @@ def report(results: dict[str, dict]) -> str:
         "not read, or a fact in no document). Times are p50 per question, retrieval included.",
         f"Measured {date.today().isoformat()}.",
         "",
+        *table(results, n, m),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def table(results: dict[str, dict], n: int, m: int) -> list[str]:
+    """The lines of a results table per model (n answerable questions, m that must be
+    abstentions), then each model's wrong or invented answers."""
+    lines = [
         "| model | right | wrong | abstained | abstentions where it must | TTFT p50 s |"
         " answer p50 s |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -242,7 +251,7 @@ def report(results: dict[str, dict]) -> str:
     lines += ["", "Wrong or invented answers:", ""]
     for name, r in results.items():
         lines += [f"- {name}: " + ("; ".join(r["examples"]) or "none")]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> None:

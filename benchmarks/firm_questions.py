@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 
 from docx import Document
-from employee_questions import measure, use_model
+from employee_questions import measure, table, use_model
 from fpdf import FPDF
 from rich.console import Console
 from rich.progress import Progress
@@ -177,18 +177,8 @@ def report(results: dict[str, dict]) -> str:
         "English; corpus and questions written before any answer was seen (the script's",
         f"docstring). Times are p50 per question, retrieval included. Measured {date.today()}.",
         "",
-        "| model | right | wrong | abstained | abstentions where it must | TTFT p50 s |"
-        " answer p50 s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        *table(results, n, m),
     ]
-    for name, r in results.items():
-        lines.append(
-            f"| {name} | {r['right']}/{n} | {r['wrong']} | {r['abstained']} | "
-            f"{m - r['invented']}/{m} | {r['ttft']:.2f} | {r['total']:.2f} |"
-        )
-    lines += ["", "Wrong or invented answers:", ""]
-    for name, r in results.items():
-        lines += [f"- {name}: " + ("; ".join(r["examples"]) or "none")]
     return "\n".join(lines) + "\n"
 
 
