@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Citation, Hit
+from enclave.pipeline.sentences import sentences
 
 _MARK_AFTER_SPACE = re.compile(rf"\s*{grounding.CITATION_MARK.pattern}")
 # A year: four digits from 1000 to 2099 standing alone ("2025", "1980ern"; not "18.000").
@@ -146,7 +147,7 @@ def count_beside(question: str, answer: str, citations: Sequence[Citation]) -> b
         if citation.quote is None:
             continue
         own = len(wanted & grounding.terms(citation.quote.text))
-        for sentence in grounding.sentences_of(citation.hit):
+        for sentence in sentences(citation.hit.text, grounding.language_of_hit(citation.hit)):
             if len(wanted & grounding.terms(sentence)) > own and any(
                 unit in units and (n, unit) not in counted for n, unit in grounding.counts(sentence)
             ):

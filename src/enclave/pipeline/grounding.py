@@ -183,11 +183,6 @@ def counts(text: str) -> set[tuple[str, str]]:
     return _counts(text, 1)
 
 
-def sentences_of(hit: Hit) -> list[str]:
-    """The sentences of a passage's text."""
-    return [hit.text[start:end] for start, end in sentence_spans(hit.text, language_of_hit(hit))]
-
-
 def _counts(text: str, window: int) -> set[tuple[str, str]]:
     """(number, content word) for each number of text and the content words among the
     window words after it."""
