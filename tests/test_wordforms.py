@@ -32,6 +32,11 @@ from enclave.pipeline.wordforms import other_form, up_to_an_ending
         ("verschlusseln", "verschlusselung", True),
         ("hunt", "hung", False),  # no stem of four letters left
         ("young", "you", False),
+        ("use", "uses", True),  # a three-letter word's plural or third person
+        ("uses", "use", True),
+        ("car", "cars", True),
+        ("car", "cared", False),  # no other ending of a three-letter stem
+        ("use", "user", False),
     ],
 )
 def test_other_forms_of_a_word(word: str, other: str, same: bool) -> None:
