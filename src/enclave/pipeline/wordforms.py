@@ -3,11 +3,11 @@
 Words are compared by a key: lower case, umlauts folded, cut to six letters. That joins the
 inflections of longer words ("Apotheke"/"Apotheken"), not: a small number written out ("vier"
 and "4"), a unit, month or weekday in the other language ("Tage"/"days"), the inflections of
-a word shorter than six letters ("team"/"teams", "fast"/"faster", "ship"/"shipped", of three
-letters only a plural or third person: "use"/"uses"), a German
-verb and its noun in -ung ("warnt"/"Warnung"), or a German compound and its head, which names
-what the compound is a kind of ("Festplattenverschlüsselung" is a "Verschlüsselung"). The
-first two are keys (below); the others are found by other_form, word against word.
+a word shorter than six letters ("team"/"teams", "fast"/"faster", "ship"/"shipped"; of three
+letters only a plural or third person: "use"/"uses"), a German verb and its noun in -ung
+("warnt"/"Warnung"), or a German compound and its head, which names what the compound is a
+kind of ("Festplattenverschlüsselung" is a "Verschlüsselung"). The first two are keys
+(below); the others are found by other_form, word against word.
 """
 
 from __future__ import annotations
