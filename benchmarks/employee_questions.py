@@ -102,7 +102,7 @@ UNANSWERABLE = [
     # Answered "jedem Team", from a German passage about laptops; not shown now (answering.citable).
     ("bob", "When are alert e-mails sent?"),
     # Facts in no document, beside ones that are (2026-12-03). Of these first fifteen the default
-    # model answered six with a neighbouring fact, which three checks now withdraw (README,
+    # model answered six with a neighbouring fact, which three checks now withdraw (docs/answers.md,
     # "Facts in no document"): the CEO questions' "Nordlicht Systems GmbH [1]" and "Katrin
     # Vogel [4]", the backup's "every night [1]", and from passages in the other language
     # "Katrin [2]" and "30 [3]"; "Telemetriedatenbank [1]" still stands.

@@ -87,7 +87,7 @@ def test_a_question_no_passage_is_surely_about_is_searched_in_the_other_language
     # Nothing readable at all: the model is not asked, not even to translate.
     nobody = Assistant(*args, *more, translate=True).ask(enclave.store.viewer("mallory"), ENGLISH)
     assert nobody.abstained and llm.translations == 1
-    # Off unless ENCLAVE_TRANSLATE_QUERIES=on (benchmarks: README, "Questions in the other
+    # Off unless ENCLAVE_TRANSLATE_QUERIES=on (benchmarks: docs/answers.md, "Questions in the other
     # language").
     assert not enclave.assistant.translate
     enclave.settings = replace(enclave.settings, translate_queries="on")

@@ -71,7 +71,7 @@ class Settings:
     # sure similarity), the model translates it (English <-> German) and, if a passage is
     # surely about the translation, answers from those found for it (pipeline/translation.py).
     # Off by default: it answered more of the demo's cross-language questions but fewer of
-    # XQuAD's German questions over English paragraphs, and costs a model call (README).
+    # XQuAD's German questions over English paragraphs, and costs a model call (docs/answers.md).
     translate_queries: str = "off"
     # "on": answers from sources are held by a grammar to quotes of them (llama.cpp only);
     # "auto": for the catalogue models measured to answer better so.

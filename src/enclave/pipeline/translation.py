@@ -9,7 +9,7 @@ found it second at 0.871, and keyword search found it too. Where no passage the 
 read is surely about a question, the model translates it (English <-> German); where a
 passage is surely about the translation, the passages found for it are answered from. A
 weaker match is not taken: the word checks (grounding.py) do not judge a passage in another
-language than the question. Off unless ENCLAVE_TRANSLATE_QUERIES=on (measured: README).
+language than the question. Off unless ENCLAVE_TRANSLATE_QUERIES=on (measured: docs/answers.md).
 
 The answer's checks translate a question too, whatever that setting: an answer that cites only
 passages in another language is judged by the question in theirs (answering.py).
