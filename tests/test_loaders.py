@@ -255,6 +255,58 @@ def test_pdf_keeps_page_numbers(tmp_path: Path) -> None:
     assert "Beta page text." in doc.sections[1].text
 
 
+def _titled_pdf(path: Path, lines: list[tuple[int, str]], metadata: str | None = None) -> Path:
+    """A one-page PDF of (font size, line) lines, as a word processor exports one."""
+    pdf = FPDF()
+    pdf.add_page()
+    if metadata is not None:
+        pdf.set_title(metadata)
+    for size, line in lines:
+        pdf.set_font("helvetica", "B" if size > 12 else "", size)
+        pdf.multi_cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lines", "metadata", "title"),
+    [
+        # No title in the metadata, or a placeholder: the first line set larger than the body.
+        (
+            [(10, "Werk 2"), (20, "Betriebsanweisung DMU 50"), (11, "Die Spindel dreht schnell.")],
+            None,
+            "Betriebsanweisung DMU 50",
+        ),
+        (
+            [(24, "Reisekosten"), (11, "Bahn zweite Klasse.")],
+            "Microsoft Word - Dok1.docx",
+            "Reisekosten",
+        ),
+        ([(24, "Reisekosten"), (11, "Bahn zweite Klasse.")], "Untitled", "Reisekosten"),
+        # A real metadata title wins; one size throughout, or a large sentence, names nothing.
+        ([(24, "Reisekosten"), (11, "Bahn zweite Klasse.")], "Travel policy", "Travel policy"),
+        ([(11, "Reisekosten"), (11, "Bahn zweite Klasse.")], None, "policy"),
+        ([(24, "Bahn fahren wir in der zweiten Klasse."), (11, "Sonst nichts.")], None, "policy"),
+    ],
+)
+def test_a_pdf_without_a_title_is_titled_by_its_largest_first_line(
+    tmp_path: Path, lines: list[tuple[int, str]], metadata: str | None, title: str
+) -> None:
+    doc = load(_titled_pdf(tmp_path / "policy.pdf", lines, metadata), MB)
+    assert doc.title == title
+
+
+def test_a_placeholder_title_in_office_metadata_gives_way_to_the_first_heading(
+    tmp_path: Path,
+) -> None:
+    document = docx.Document()
+    document.core_properties.title = "Dokument1"
+    document.add_heading("Reisekostenrichtlinie", 0)
+    document.add_paragraph("Bahn zweite Klasse.")
+    document.save(tmp_path / "richtlinie.docx")
+    assert load(tmp_path / "richtlinie.docx", MB).title == "Reisekostenrichtlinie"
+
+
 def test_email_headers_and_body(tmp_path: Path) -> None:
     message = email.message.EmailMessage()
     message["From"] = "a@example.com"
@@ -371,6 +423,30 @@ def test_text_in_legacy_encoding(tmp_path: Path, text: str, encoding: str) -> No
     path = tmp_path / "alt.txt"
     path.write_bytes(text.encode(encoding))
     assert load(path, MB).text.strip() == text
+
+
+@pytest.mark.parametrize(
+    ("content", "title"),
+    [
+        ("Remote Work Policy (HR)\n\nEmployees may work from home.\n", "Remote Work Policy (HR)"),
+        ("\r\n  Reisekosten 2027  \r\n\r\nBahn zweite Klasse.\r\n", "Reisekosten 2027"),
+        # Not a title: a sentence, a list item, a line without a blank one after it, no letters.
+        ("Employees may work from home.\n\nMore.\n", "notes"),
+        ("- first item\n\n- second item\n", "notes"),
+        ("1. Schritt\n\nAnmelden.\n", "notes"),
+        ("A heading-like line\nbut the text goes on.\n", "notes"),
+        ("2026-12-03\n\nProtokoll.\n", "notes"),
+        ("Only one line, no text\n", "notes"),
+    ],
+)
+def test_a_text_file_is_titled_by_its_first_line_where_it_reads_as_one(
+    tmp_path: Path, content: str, title: str
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content.encode())
+    doc = load(path, MB)
+    assert doc.title == title
+    assert content.split()[0] in doc.text.split()[0]  # the title line stays in the text
 
 
 def test_html_declares_its_encoding(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 from enclave.pipeline.entities import Document, LoadError, Section
 from enclave.pipeline.html_text import HEADINGS, page_blocks
 from enclave.pipeline.office import check_archive, load_pptx, load_xlsx, refused
+from enclave.pipeline.titles import metadata_title, pdf_title, text_title
 
 # pypdf logs what it repairs or gives up on ("invalid pdf header", "EOF marker not found") as
 # warnings, which reach the terminal unformatted; a file it cannot read becomes a LoadError
@@ -155,7 +156,8 @@ def _sections_by_heading(lines: list[str], headings: dict[int, tuple[int, str]])
 
 
 def load_text(data: bytes, path: Path) -> tuple[str, list[Section]]:
-    return path.stem, [Section(decode_text(data))]
+    text = decode_text(data)
+    return text_title(text) or path.stem, [Section(text)]
 
 
 _markdown = MarkdownIt("commonmark")
@@ -246,7 +248,7 @@ def load_docx(data: bytes, path: Path) -> tuple[str, list[Section]]:
         raise refused(data, "(.doc) Word", "DOCX", exc) from exc
     lines: list[str] = []
     headings: dict[int, tuple[int, str]] = {}
-    title = document.core_properties.title or ""
+    title = metadata_title(document.core_properties.title)
     for block in document.iter_inner_content():
         if isinstance(block, Table):
             for row in block.rows:
@@ -277,7 +279,9 @@ def load_pdf(data: bytes, path: Path) -> tuple[str, list[Section]]:
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted", "PDF is password-protected")
         pages = [page.extract_text() or "" for page in reader.pages]
-        title = (reader.metadata.title if reader.metadata else None) or ""
+        title = metadata_title(reader.metadata.title if reader.metadata else None)
+        if not title and pages and pages[0].strip():
+            title = pdf_title(reader.pages[0])
     except FileNotDecryptedError as exc:
         raise LoadError("encrypted", "PDF is password-protected") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:

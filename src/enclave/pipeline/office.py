@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from enclave.pipeline.entities import LoadError, Section
+from enclave.pipeline.titles import metadata_title
 
 # The first bytes of an OLE2 file: a legacy (.doc, .ppt, .xls) or a password-protected Office file.
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0"
@@ -68,7 +69,7 @@ def load_pptx(data: bytes, path: Path) -> tuple[str, list[Section]]:
         text = "\n\n".join(t.strip() for t in texts if t.strip())
         if text:
             sections.append(Section(text, (heading,) if heading else (), number))
-    title = presentation.core_properties.title or next(
+    title = metadata_title(presentation.core_properties.title) or next(
         (s.heading_path[0] for s in sections if s.heading_path), ""
     )
     return title or path.stem, sections
@@ -109,7 +110,7 @@ def load_xlsx(data: bytes, path: Path) -> tuple[str, list[Section]]:
                     lines.append(" | ".join(c for c in cells if c))
             if lines:
                 sections.append(Section("\n".join(lines), (sheet.title,)))
-        title = workbook.properties.title or ""
+        title = metadata_title(workbook.properties.title)
     finally:
         workbook.close()
     return title or path.stem, sections
