@@ -733,9 +733,12 @@ def test_the_default_model_answers_yes_or_no_where_a_sentence_says_it(
     assert five.abstained and not five.citations
     assert "".join(seen) == ABSTAIN_EN  # held back until checked: the "yes" was never shown
     # Its "yes" to this stands on "confidential documents may only be opened on company
-    # devices" (most of the question's words): a restriction affirms only what it names.
-    own = ask(bob, "Can I open confidential documents on my own laptop?")
-    assert not own.text.lower().startswith("yes"), own.text
+    # devices" (most of the question's words): a restriction affirms only what it names, and
+    # denies the rest, so the "yes" (held back) is answered with the no the sentence says.
+    seen.clear()
+    own = ask(bob, "Can I open confidential documents on my own laptop?", on_token=seen.append)
+    assert own.text == "No [1]" and "".join(seen) == own.text, own.text
+    assert "only be opened on company devices" in own.citations[0].quote.text
     # Its "yes" stands on "Administrators manage users", and its "ja" on a rule with an
     # exception: neither is shown.
     operators = ask(alice, "Can operators manage users?")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enclave.pipeline import grounding
 from enclave.pipeline.entities import Citation, Hit
-from enclave.pipeline.polar import claim, holds, in_language
+from enclave.pipeline.polar import claim, denied, holds, in_language
 
 AUDIT = (
     "Administrators can download the audit log as a CSV file from the settings. "
@@ -118,6 +118,27 @@ def test_a_yes_or_no_without_a_sentence_that_says_it_does_not_hold() -> None:
     assert not holds(ja, german, [cited(AUDIT, ja.text)])
     # Any other answer is judged by grounding's checks alone.
     assert holds(claim(CSV, "400 days [1]"), CSV, [])
+
+
+def test_a_yes_the_cited_sentence_denies_is_the_no_it_says() -> None:
+    def turned(question: str, text: str, answer: str, language: str = "en") -> str | None:
+        said = claim(question, answer)
+        return denied(question, answer, [cited(text, said.text, "Protokoll", language)])
+
+    minutes = "Die Auftragslage ist stabil. Kurzarbeit ist nicht geplant."
+    assert turned("Ist Kurzarbeit geplant?", minutes, "Ja [1]", "de") == "No [1]"
+    own = "Can I open confidential exports on my own laptop?"
+    assert turned(own, AUDIT, "Yes [1]") == "No [1]"
+    # The denial is in another clause than what the question asks: no no.
+    sso = "Lumen supports single sign-on via SAML; LDAP is not supported."
+    assert turned("Does Lumen support single sign-on?", sso, "Yes [1]") is None
+    # A yes that holds, a no, a yes that says more, and any other answer do not turn.
+    assert turned(CSV, AUDIT, "Yes [1]") is None
+    assert turned("Ist Kurzarbeit geplant?", minutes, "Nein [1]", "de") is None
+    assert turned("Ist Kurzarbeit geplant?", minutes, "Ja, ab Januar [1]", "de") is None
+    assert turned("Ist Kurzarbeit geplant?", minutes, "stabil [1]", "de") is None
+    # A sentence about something else denies nothing the question asks about.
+    assert turned("Ist Kurzarbeit geplant?", "Urlaub ist nicht geplant.", "Ja [1]", "de") is None
 
 
 def test_a_yes_or_no_is_said_in_the_questions_language() -> None:

@@ -250,8 +250,7 @@ class Assistant:
             # (a held one gets the passage's own instead).
             return (yield from self._abstain(answer, "command_not_in_sources", withdrawn=shown))
         answer.text = mended
-        # A yes or no is checked as the statement it makes of the question: of its translation
-        # where the passages were found for that.
+        # A yes or no is checked as the statement it makes of its question (as translated).
         stated = answer.translated_query or question
         said = polar.claim(stated, answer.text)
         support = grounding.support(said.text, answer.sources)
@@ -263,7 +262,11 @@ class Assistant:
         if self._cites_something_else(answer, said, stated):
             return (yield from self._abstain(answer, "off_topic", withdrawn=shown))
         if not polar.holds(said, stated, answer.citations):
-            return (yield from self._abstain(answer, "yes_no_not_in_sources", withdrawn=shown))
+            # A yes its cited sentence denies is answered no, while it is still held back.
+            denial = None if shown else polar.denied(stated, answer.text, answer.citations)
+            if denial is None:
+                return (yield from self._abstain(answer, "yes_no_not_in_sources", withdrawn=shown))
+            answer.text, said = denial, polar.claim(stated, denial)
         explicit = [c.hit for c in answer.citations if not c.inferred]
         answer.grounded = not explicit or grounding.support(said.text, explicit).grounded
         if not shown:

@@ -10,7 +10,8 @@ A yes must also be said of what the question asks about (its first word after th
 "operators" in "Can operators manage users?"), and a question whether something always holds
 is answered no where the passage names an exception ("es sei denn"). A question in another
 language than its passage is not judged word by word elsewhere, but a yes or no has nothing
-else to stand on: it is withdrawn.
+else to stand on: it is withdrawn. A bare yes that the cited sentence denies, in the clause
+that names what was asked, is answered with that no instead of nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ _ALWAYS = re.compile(
 _EXCEPTION = re.compile(
     r"\b(?:unless|except|exception\w*|es\s+sei\s+denn|außer|ausgenommen|ausnahme\w*)\b", re.I
 )
+# Where a sentence's clauses part: a denial in one says nothing of what another says.
+_CLAUSE = re.compile(r"[;,:]|\s(?:but|whereas|while|aber|jedoch|sondern|während)\s", re.IGNORECASE)
 # Share of the claim's words (beyond the passage's title) the cited sentence must hold.
 MIN_CLAIM_SHARE = 0.5
 # A yes and a no in each language an answer is given in.
@@ -88,10 +91,7 @@ def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
         sentence = citation.quote.text if citation.quote else ""
         if not sentence or grounding.language_of_hit(citation.hit) != language:
             continue
-        wanted = grounding.terms(said.text) - grounding.terms(citation.hit.title)
-        found = grounding.terms(sentence) | grounding.other_forms(said.text, sentence)
-        said_there = wanted & found
-        share = len(said_there) / len(wanted) if wanted else 0.0
+        share, said_there, found = _share(said, sentence, citation)
         # A sentence that holds only the question's subject says nothing of what is asked of
         # it: "Administrators cannot shorten the retention" is no "no" to "Can administrators
         # change that?" or "... extend it?" (half of two words; the default model said "no").
@@ -111,6 +111,46 @@ def holds(said: Claim, question: str, cited: Sequence[Citation]) -> bool:
         if not said.polarity and (denies or restricts or excepted):
             return True
     return False
+
+
+def _share(said: Claim, sentence: str, citation: Citation) -> tuple[float, set[str], set[str]]:
+    """The share of the claim's words (beyond the passage's title) that a sentence holds, those
+    words, and all the sentence's terms (the claim's other forms among them)."""
+    wanted = grounding.terms(said.text) - grounding.terms(citation.hit.title)
+    found = grounding.terms(sentence) | grounding.other_forms(said.text, sentence)
+    said_there = wanted & found
+    return (len(said_there) / len(wanted) if wanted else 0.0), said_there, found
+
+
+def denied(question: str, answer: str, cited: Sequence[Citation]) -> str | None:
+    """A bare yes that does not hold, as the no a cited sentence says ("Ja [1]" to "Ist
+    Kurzarbeit geplant?" beside "Kurzarbeit ist nicht geplant." is "No [1]", said in the
+    question's language by in_language), else None. The no must hold as any no does, and its
+    denial or restriction stand in a clause that itself holds half of the question's words and
+    names what it asks about: "LDAP is not supported" denies nothing of "Does Lumen support
+    SSO?" in "Lumen supports SSO via SAML; LDAP is not supported", nor "Urlaub ist nicht
+    geplant." of "Ist Kurzarbeit geplant?"."""
+    match = _POLAR.match(answer)
+    rest = answer[match.end(1) :] if match else ""
+    # Only a bare yes turns: "Ja, als CSV [1]" says more than a no could keep.
+    if not match or match.group(1).lower() not in _YES or _LETTERS.search(rest):
+        return None
+    said = claim(question, f"No{rest}")
+    if not holds(said, question, cited):
+        return None
+    subject = _subject(question)
+    for citation in cited:
+        sentence = citation.quote.text if citation.quote else ""
+        for clause in _CLAUSE.split(sentence):
+            share, said_there, found = _share(said, clause, citation)
+            if (
+                share >= MIN_CLAIM_SHARE
+                and said_there - subject
+                and subject <= found | grounding.terms(citation.hit.title)
+                and (_DENIAL.search(clause) or _RESTRICTION.search(clause))
+            ):
+                return f"No{rest}"
+    return None
 
 
 def _subject(question: str) -> set[str]:
