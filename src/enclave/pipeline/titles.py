@@ -1,8 +1,9 @@
 """What a document is called where its format has no title field, or a useless one.
 
-Titles are shown with every source, and a question's words in a title tie a passage to it
-(grounding.py), so "remote-work-policy" or "Microsoft Word - Dokument1.docx" costs more than
-looks: a title should read as the document calls itself. The file name stays the fallback.
+Titles are shown with every source, embedded with every chunk, and a question's words in a
+title tie a passage to it (grounding.py): "remote-work-policy" or "Microsoft Word -
+Dokument1.docx" costs more than it seems. A title should read as the document calls itself;
+the file name stays the fallback.
 """
 
 from __future__ import annotations
