@@ -17,8 +17,9 @@ from pypdf import PageObject
 _MAX_WORDS, _MAX_CHARS = 15, 120
 _NOT_A_TITLE_END = (".", "!", "?", ",", ";", ":")
 _LIST_ITEM = re.compile(r"[-*•]|\d+[.)] ")
-# A plain-text file's first line, set apart from the rest by a blank line.
-_FIRST_LINE = re.compile(r"\s*(?P<line>[^\n]{1,120}?)[ \t]*\r?\n[ \t]*\r?\n")
+# A plain-text file's first line, set apart from the rest by a blank line (its length is
+# judged by reads_as_title).
+_FIRST_LINE = re.compile(r"\s*(?P<line>[^\n]+?)[ \t]*\r?\n[ \t]*\r?\n")
 # Metadata titles that name the file or the program, not the document.
 _PLACEHOLDER = re.compile(
     r"(microsoft (word|powerpoint|excel) - .*|untitled.*|(dokument|document)\s*\d*"
