@@ -23,6 +23,10 @@ from enclave.pipeline.catalogue import resolve
 from enclave.pipeline.prompting import completion_text
 from enclave.workshop.runs import Run, plot_curves, seed_everything, training_device
 
+# The projections LoRA adapts by default; MLP = the feed-forward ones of Llama-style models.
+ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+MLP = ("gate_proj", "up_proj", "down_proj")
+
 
 class ChatDataError(ValueError):
     """The instruction data cannot be used."""
@@ -136,16 +140,16 @@ def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 48) 
     return tokenizer.decode(out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-def _with_lora(model: Any, rank: int, alpha: int) -> tuple[Any, int]:
-    """The model with LoRA adapters on its attention projections (the rest frozen), and
-    the number of trainable parameters."""
+def _with_lora(model: Any, rank: int, alpha: int, targets: Sequence[str]) -> tuple[Any, int]:
+    """The model with LoRA adapters on the targeted projections (the rest frozen), and the
+    number of trainable parameters."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
         r=rank,
         lora_alpha=alpha,
         lora_dropout=0.0,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        target_modules=list(targets),
         task_type="CAUSAL_LM",
     )
     tuned = get_peft_model(model, config)
@@ -196,9 +200,16 @@ def _train_steps(
         mask = torch.tensor(
             [[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=device
         )
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        # bfloat16 on a GPU: several times the float32 speed; the adapter stays float32.
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
-        optimizer.step()
+        # One batch whose gradients are not finite would make every weight NaN: it is skipped.
+        norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in model.parameters() if p.requires_grad], 1.0
+        )
+        if torch.isfinite(norm):
+            optimizer.step()
         optimizer.zero_grad()
         seen_tokens += int(mask.sum())
         value = float(loss.detach())
@@ -223,8 +234,10 @@ def train_lora(
     on_step: Callable[[int, float], None] | None = None,
     merge: bool = True,
     eval_data: Path | None = None,
+    targets: Sequence[str] = ATTENTION,
 ) -> dict[str, Any]:
-    """LoRA on the attention projections; saves run/adapter and (merge) run/merged.
+    """LoRA on the targeted projections (default: attention); saves run/adapter and (merge)
+    run/merged.
 
     Held out: eval_data if given (e.g. other documents' questions), else a random
     `held_out` fraction of data. Returns held-out loss before and after, a sample answer
@@ -237,7 +250,7 @@ def train_lora(
     train, test = _split(data, eval_data, tokenizer, held_out, seed)
     before = mean_loss(model, tokenizer, test, max_tokens)
     sample_before = generate(model, tokenizer, test[0].prompt)
-    model, trainable = _with_lora(model, rank, alpha)
+    model, trainable = _with_lora(model, rank, alpha, targets)
     encoded = [_encode(e, tokenizer, max_tokens) for e in train]
     losses, seen_tokens, seconds = _train_steps(
         model, encoded, tokenizer, device, steps, batch_size, learning_rate, seed, on_step
