@@ -8,13 +8,24 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
+from enclave.config import ConfigError, Settings
 from enclave.pipeline.entities import Hit
 from enclave.pipeline.llamacpp import LlamaCppLLM
+from enclave.pipeline.llm import load_llm
 from enclave.pipeline.prompting import INSTRUCTION, Prompt, build_prompt
+from enclave.workshop.gguf_export import (
+    ExportError,
+    base_tensors,
+    gguf_names,
+    write_f16_gguf,
+    write_lora_adapter,
+)
 from enclave.workshop.lora import (
     ChatDataError,
+    base_gguf,
     export_to_gguf,
     format_chat,
     load_chat_examples,
@@ -100,3 +111,83 @@ def test_lora_trains_merges_and_runs_as_quantised_gguf(tmp_path: Path) -> None:
     llm = LlamaCppLLM(exported["Q4_K_M"]["path"], context=512, threads=2)
     text = "".join(llm.stream(Prompt([], "Question: Where is Nordlicht based?\nAnswer:"), 8))
     assert text.strip()
+
+
+def _last_logits(model: Path, prompt: bytes, lora: Path | None = None) -> np.ndarray:
+    from llama_cpp import Llama
+
+    llm = Llama(
+        str(model),
+        n_ctx=128,
+        n_threads=2,
+        verbose=False,
+        logits_all=True,
+        lora_path=str(lora) if lora else None,
+    )
+    tokens = llm.tokenize(prompt)
+    llm.eval(tokens)
+    return np.array(llm.scores[len(tokens) - 1], dtype=np.float64)
+
+
+def test_a_lora_adapter_as_gguf_is_applied_by_llama_cpp_as_merged_weights(tmp_path: Path) -> None:
+    """The adapter file llama.cpp applies at load gives the logits of the merged model."""
+    base = base_gguf("gemma-3-270m")
+    assert base is not None
+    rng = np.random.default_rng(0)
+    rank, alpha = 4, 8.0
+    stems = [f"model.layers.{n}.self_attn.{p}" for n in range(18) for p in ("q_proj", "v_proj")]
+    names = gguf_names([stem + ".weight" for stem in stems], "gemma3", 18)
+    weights = base_tensors(base, list(names.values()))
+    adapter, merged = {}, {}
+    for stem in stems:
+        name = names[stem + ".weight"]
+        a = rng.normal(0, 0.05, (rank, weights[name].shape[1])).astype(np.float32)
+        b = rng.normal(0, 0.05, (weights[name].shape[0], rank)).astype(np.float32)
+        adapter[f"base_model.model.{stem}.lora_A.weight"] = a
+        adapter[f"base_model.model.{stem}.lora_B.weight"] = b
+        merged[name] = weights[name] + (alpha / rank) * (b @ a)
+    lora = write_lora_adapter(base, adapter, alpha, tmp_path / "adapter.gguf")
+    plain = write_f16_gguf(base, {}, tmp_path / "base-f16.gguf")
+    folded = write_f16_gguf(base, merged, tmp_path / "merged-f16.gguf")
+    prompt = b"Question: Where is Nordlicht Systems based?\nAnswer:"
+    expected = _last_logits(folded, prompt)
+    applied = _last_logits(plain, prompt, lora)
+    untouched = _last_logits(plain, prompt)
+    assert np.abs(untouched - expected).max() > 1.0  # the adapter changes what the model says
+    assert np.abs(applied - expected).max() < 0.1 * np.abs(untouched - expected).max()
+    assert applied.argmax() == expected.argmax()
+
+
+def test_a_lora_adapter_that_does_not_fit_the_base_is_refused(tmp_path: Path) -> None:
+    base = base_gguf("gemma-3-270m")
+    assert base is not None
+    stem = "base_model.model.model.layers.0.self_attn.q_proj"
+    adapter = {
+        f"{stem}.lora_A.weight": np.zeros((4, 17), dtype=np.float32),
+        f"{stem}.lora_B.weight": np.zeros((640, 4), dtype=np.float32),
+    }
+    with pytest.raises(ExportError, match="q_proj"):
+        write_lora_adapter(base, adapter, 8.0, tmp_path / "adapter.gguf")
+
+
+def test_the_configured_lora_adapter_is_applied_to_the_answering_model(tmp_path: Path) -> None:
+    base = base_gguf("gemma-3-270m")
+    assert base is not None
+    rng = np.random.default_rng(1)
+    stems = [f"model.layers.{n}.self_attn.o_proj" for n in range(18)]
+    names = gguf_names([stem + ".weight" for stem in stems], "gemma3", 18)
+    weights = base_tensors(base, list(names.values()))
+    adapter = {}
+    for stem in stems:
+        outputs, inputs = weights[names[stem + ".weight"]].shape
+        adapter[f"base_model.model.{stem}.lora_A.weight"] = rng.normal(0, 0.5, (4, inputs))
+        adapter[f"base_model.model.{stem}.lora_B.weight"] = rng.normal(0, 0.5, (outputs, 4))
+    lora = write_lora_adapter(base, adapter, 8.0, tmp_path / "adapter.gguf")
+    prompt = Prompt([], "Question: Where is Nordlicht Systems based?\nAnswer:")
+    answers = []
+    for setting in ("", str(lora)):
+        settings = Settings.load(data_dir=tmp_path, llm_model="gemma-3-270m", llm_lora=setting)
+        answers.append("".join(load_llm(settings).stream(prompt, 8)))
+    assert answers[0] != answers[1]
+    with pytest.raises(ConfigError, match="ENCLAVE_LLM_LORA"):
+        load_llm(Settings.load(data_dir=tmp_path, llm_lora=str(tmp_path / "missing.gguf")))

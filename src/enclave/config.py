@@ -51,6 +51,9 @@ class Settings:
     llm_backend: str = "llama-cpp"  # or "openai"
     # A catalogue name (`enclave models list`), a GGUF path or "owner/repo:pattern.gguf".
     llm_model: str = DEFAULT_LLM_MODEL
+    # A LoRA adapter (GGUF) llama.cpp applies to the model as it loads it, such as the one
+    # benchmarks/answer_tuning.py trains for the default model. Empty: none.
+    llm_lora: str = ""
     # Empty: default_models_dir(). Where `enclave models pull` puts GGUF files.
     models_dir: str = ""
     llm_base_url: str = ""

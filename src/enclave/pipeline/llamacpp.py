@@ -69,22 +69,35 @@ class LlamaCppLLM:
         quote: bool = False,
         min_first_logprob: float | None = None,
         min_next_logprob: float | None = None,
+        lora: str | None = None,
     ):
         from llama_cpp import Llama
 
         _route_llama_logs()
         self.name = model
+        if lora and not Path(lora).expanduser().is_file():
+            raise ConfigError(f"LoRA adapter {lora!r} (ENCLAVE_LLM_LORA) is not a file")
+        lora = str(Path(lora).expanduser()) if lora else None
         try:
             local = resolve(model, models_dir)
             if Path(local).expanduser().is_file():
                 self.llm = Llama(
-                    str(Path(local).expanduser()), n_ctx=context, n_threads=threads, verbose=False
+                    str(Path(local).expanduser()),
+                    n_ctx=context,
+                    n_threads=threads,
+                    verbose=False,
+                    lora_path=lora,
                 )
             else:
                 # "owner/repo:file-pattern.gguf" on the Hugging Face hub, for those who reach it.
                 repo, _, pattern = model.partition(":")
                 self.llm = Llama.from_pretrained(
-                    repo, pattern or "*Q4_K_M.gguf", n_ctx=context, n_threads=threads, verbose=False
+                    repo,
+                    pattern or "*Q4_K_M.gguf",
+                    n_ctx=context,
+                    n_threads=threads,
+                    verbose=False,
+                    lora_path=lora,
                 )
         except ModelError:
             raise

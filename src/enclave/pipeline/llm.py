@@ -140,6 +140,7 @@ def load_llm(settings: Settings) -> LLM:
         quote=quotes(settings),
         min_first_logprob=min_first_logprob(settings),
         min_next_logprob=min_next_logprob(settings),
+        lora=settings.llm_lora or None,
     )
 
 
