@@ -146,15 +146,22 @@ def run_language(
     seed: int = 0,
     record: Path | None = None,
     replay: Path | None = None,
+    articles: range = range(48),
+    lora: Path | None = None,
 ) -> dict[str, dict]:
     corpus, items = xquad(language)
     rng = random.Random(seed)
     by_doc: dict[str, list] = {}
     for item in items:
         by_doc.setdefault(item.doc_id, []).append(item)
-    hidden_docs = set(rng.sample(sorted(by_doc), withheld))
+    # Questions are drawn from the articles asked about (all of them, or those a fine-tune
+    # did not train on); every paragraph stays indexed.
+    asked_docs = sorted(d for d in by_doc if int(d.partition("-")[0]) in articles)
+    hidden_docs = set(rng.sample(asked_docs, withheld))
     unanswerable = [rng.choice(by_doc[d]) for d in sorted(hidden_docs)]
-    answerable_items = rng.sample([i for i in items if i.doc_id not in hidden_docs], answerable)
+    answerable_items = rng.sample(
+        [i for d in asked_docs if d not in hidden_docs for i in by_doc[d]], answerable
+    )
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="enclave-answers-") as scratch:
         work = Path(scratch)
@@ -187,7 +194,12 @@ def run_language(
                     quote=quotes,
                     min_first_logprob=floor,
                     min_next_logprob=model.min_next_logprob if floor is not None else None,
+                    lora=str(lora) if lora else None,
                 )
+                if lora:
+                    row += f" +{lora.stem}"
+                if len(articles) < 48:
+                    row += f" (articles {articles.start + 1}-{articles.stop})"
                 name = f"{language}-{row.replace(' ', '_')}-seed{seed}"
                 recorded = RecordedLLM(llm, load(replay / f"{name}.json.gz") if replay else None)
                 enclave.__dict__["llm"] = recorded
@@ -363,12 +375,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the sample of questions")
     parser.add_argument("--record", type=Path, help="keep the model's streams in this folder")
     parser.add_argument("--replay", type=Path, help="answer from streams kept by --record")
+    parser.add_argument(
+        "--articles",
+        default="1-48",
+        help="ask about these XQuAD articles only, e.g. 39-48 (those a fine-tune did not see)",
+    )
+    parser.add_argument("--lora", type=Path, help="a GGUF LoRA adapter for the model(s)")
     parser.add_argument("--out", type=Path, default=HERE / "answers.md")
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from answers.json"
     )
     args = parser.parse_args()
     models = args.models.split(",")
+    first, _, last = args.articles.partition("-")
+    articles = range(int(first) - 1, int(last or first))
     saved = args.out.with_suffix(".json")
     # Another sample or replayed streams are compared by eye, not kept in the report.
     keep = not args.replay and args.seed == 0
@@ -390,6 +410,8 @@ def main() -> None:
                     args.seed,
                     args.record,
                     args.replay,
+                    articles,
+                    args.lora,
                 )
             )
             print(json.dumps(results, indent=1), file=sys.stderr)

@@ -146,6 +146,7 @@ def use_model(enclave: Enclave, name: str) -> None:
         quote=model.quote,
         min_first_logprob=model.min_first_logprob,
         min_next_logprob=model.min_next_logprob,
+        lora=enclave.settings.llm_lora or None,
     )
     enclave.__dict__.pop("assistant", None)
 
