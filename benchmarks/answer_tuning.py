@@ -63,6 +63,7 @@ def target(prompt: Prompt, answers: tuple[str, ...], language: str) -> str:
 
 
 def make_data(out: Path, seed: int = 0) -> None:
+    """out/train.jsonl (articles 1-38) and out/test.jsonl (39-48): chat examples, shuffled."""
     from answers import index, xquad
     from rich.progress import Progress
 
@@ -106,8 +107,8 @@ def make_data(out: Path, seed: int = 0) -> None:
                     prompt = answering[-1]
                     answer = target(prompt, item.answers, language)
                     if user == EVAL_USER and answer == UNKNOWN[language]:
-                        # The gold paragraph is shown, but its excerpt does not hold the gold
-                        # words: the answer may be there in others. Taught to abstain on these,
+                        # The asker may read the gold paragraph, but no excerpt shown holds the
+                        # gold words: the answer may be there in others. Taught to abstain here,
                         # the model abstained on German questions it had answered right
                         # (false abstention 0.25 -> 0.33 on the held-out articles).
                         continue
