@@ -219,6 +219,13 @@ def _train_steps(
     return losses, seen_tokens, time.perf_counter() - start
 
 
+def _held_out(
+    model: Any, tokenizer: Any, test: Sequence[ChatExample], max_tokens: int
+) -> tuple[float, str]:
+    """The held-out loss, and the model's answer to the first held-out prompt."""
+    return mean_loss(model, tokenizer, test, max_tokens), generate(model, tokenizer, test[0].prompt)
+
+
 def train_lora(
     base: str,
     data: Path,
@@ -236,27 +243,24 @@ def train_lora(
     eval_data: Path | None = None,
     targets: Sequence[str] = ATTENTION,
 ) -> dict[str, Any]:
-    """LoRA on the targeted projections (default: attention); saves run/adapter and (merge)
-    run/merged.
+    """LoRA on the targeted projections; saves run/adapter and (merge) run/merged.
 
-    Held out: eval_data if given (e.g. other documents' questions), else a random
-    `held_out` fraction of data. Returns held-out loss before and after, a sample answer
-    before and after, and the training throughput.
+    Held out: eval_data if given (e.g. other documents' questions), else a random `held_out`
+    fraction of data. Returns held-out loss and a sample answer before and after, and the
+    training throughput.
     """
     seed_everything(seed)
     model, tokenizer = load_causal_lm(base)
     device = training_device()
     model.to(device)
     train, test = _split(data, eval_data, tokenizer, held_out, seed)
-    before = mean_loss(model, tokenizer, test, max_tokens)
-    sample_before = generate(model, tokenizer, test[0].prompt)
+    before, sample_before = _held_out(model, tokenizer, test, max_tokens)
     model, trainable = _with_lora(model, rank, alpha, targets)
     encoded = [_encode(e, tokenizer, max_tokens) for e in train]
     losses, seen_tokens, seconds = _train_steps(
         model, encoded, tokenizer, device, steps, batch_size, learning_rate, seed, on_step
     )
-    after = mean_loss(model, tokenizer, test, max_tokens)
-    sample_after = generate(model, tokenizer, test[0].prompt)
+    after, sample_after = _held_out(model, tokenizer, test, max_tokens)
     model.save_pretrained(str(run.folder / "adapter"))
     if merge:
         save_merged(model, tokenizer, run.folder / "merged")
