@@ -13,7 +13,7 @@ import ctypes
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,15 @@ def generation_speed(model: Path, prompt: str, tokens: int = 64, threads: int = 
     }
 
 
+def lora_keys(keys: Iterable[str], stem: str) -> tuple[str, str]:
+    """The names of a PEFT adapter's A and B matrices for one weight ("model.layers.0.mlp.up_proj"
+    -> "base_model.model.model.layers.0.mlp.up_proj.lora_A.weight", ...)."""
+    names = list(keys)
+    a = next(k for k in names if f"{stem}.lora_A" in k)
+    b = next(k for k in names if f"{stem}.lora_B" in k)
+    return a, b
+
+
 def write_lora_adapter(
     base: Path, adapter: Mapping[str, np.ndarray], alpha: float, out: Path
 ) -> Path:
@@ -192,8 +201,8 @@ def write_lora_adapter(
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
     for stem in stems:
-        a = next(v for k, v in adapter.items() if f"{stem}.lora_A" in k)
-        b = next(v for k, v in adapter.items() if f"{stem}.lora_B" in k)
+        a_key, b_key = lora_keys(adapter, stem)
+        a, b = adapter[a_key], adapter[b_key]
         name = names[stem + ".weight"]
         if shapes.get(name) != (b.shape[0], a.shape[1]):
             raise ExportError(f"{stem}: adapter {b.shape[0]}x{a.shape[1]}, base {shapes.get(name)}")

@@ -325,12 +325,11 @@ def _lora_factors(adapter_dir: Path, tensor: str) -> tuple[Any, Any]:
     """The adapter's A and B matrices for one merged tensor."""
     from safetensors import safe_open
 
-    stem = tensor.removesuffix(".weight")
+    from enclave.workshop.gguf_export import lora_keys
+
     with safe_open(str(adapter_dir / "adapter_model.safetensors"), framework="numpy") as handle:
-        keys = list(handle.keys())
-        a = next(handle.get_tensor(k) for k in keys if stem + ".lora_A" in k)
-        b = next(handle.get_tensor(k) for k in keys if stem + ".lora_B" in k)
-    return a, b
+        a, b = lora_keys(handle.keys(), tensor.removesuffix(".weight"))
+        return handle.get_tensor(a), handle.get_tensor(b)
 
 
 def _measured(path: Path, prompt: str, tokens: int) -> dict[str, Any]:
