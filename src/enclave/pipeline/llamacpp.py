@@ -75,30 +75,23 @@ class LlamaCppLLM:
 
         _route_llama_logs()
         self.name = model
-        if lora and not Path(lora).expanduser().is_file():
+        adapter = Path(lora).expanduser() if lora else None
+        if adapter and not adapter.is_file():
             raise ConfigError(f"LoRA adapter {lora!r} (ENCLAVE_LLM_LORA) is not a file")
-        lora = str(Path(lora).expanduser()) if lora else None
+        options = dict(
+            n_ctx=context,
+            n_threads=threads,
+            verbose=False,
+            lora_path=str(adapter) if adapter else None,
+        )
         try:
-            local = resolve(model, models_dir)
-            if Path(local).expanduser().is_file():
-                self.llm = Llama(
-                    str(Path(local).expanduser()),
-                    n_ctx=context,
-                    n_threads=threads,
-                    verbose=False,
-                    lora_path=lora,
-                )
+            local = Path(resolve(model, models_dir)).expanduser()
+            if local.is_file():
+                self.llm = Llama(str(local), **options)
             else:
                 # "owner/repo:file-pattern.gguf" on the Hugging Face hub, for those who reach it.
                 repo, _, pattern = model.partition(":")
-                self.llm = Llama.from_pretrained(
-                    repo,
-                    pattern or "*Q4_K_M.gguf",
-                    n_ctx=context,
-                    n_threads=threads,
-                    verbose=False,
-                    lora_path=lora,
-                )
+                self.llm = Llama.from_pretrained(repo, pattern or "*Q4_K_M.gguf", **options)
         except ModelError:
             raise
         except Exception as exc:  # llama.cpp and the hub client raise many types
