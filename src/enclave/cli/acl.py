@@ -37,10 +37,7 @@ def acl_show(
     with enclave(data_dir, as_json) as instance:
         document_id = resolve_document(instance, document)
         entries = instance.store.acl(document_id)
-    if as_json:
-        emit({"document_id": document_id, "allow": [str(p) for p in entries]})
-    else:
-        out.print(f"document {document_id}: {', '.join(map(str, entries)) or '(nobody)'}")
+    _print_acl(document_id, entries, as_json)
 
 
 @acl_app.command("set")
@@ -65,10 +62,7 @@ def acl_set(
             Event(operator(), "cli", "acl_change", document_ids=(document_id,), detail=detail)
         )
         entries = instance.store.acl(document_id)
-    if as_json:
-        emit({"document_id": document_id, "allow": [str(p) for p in entries]})
-    else:
-        out.print(f"document {document_id}: {', '.join(map(str, entries))}")
+    _print_acl(document_id, entries, as_json)
 
 
 @acl_app.command("who-can-read")
@@ -112,6 +106,13 @@ def readable_by(
     for doc in documents:
         table.add_row(str(doc.document_id), doc.title, doc.file_name)
     out.print(table)
+
+
+def _print_acl(document_id: int, entries: list[Principal], as_json: bool) -> None:
+    if as_json:
+        emit({"document_id": document_id, "allow": [str(p) for p in entries]})
+    else:
+        out.print(f"document {document_id}: {', '.join(map(str, entries)) or '(nobody)'}")
 
 
 def resolve_document(instance: Enclave, ref: str) -> int:
