@@ -13,7 +13,7 @@ from typing import Any
 import docx
 import pytest
 from fpdf import FPDF
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
 from rich.progress import Progress, TaskID
 
 from enclave.pipeline.access import Principal
@@ -294,6 +294,23 @@ def test_a_pdf_without_a_title_is_titled_by_its_largest_first_line(
 ) -> None:
     doc = load(_titled_pdf(tmp_path / "policy.pdf", lines, metadata), MB)
     assert doc.title == title
+
+
+def test_a_pdf_page_is_read_once_while_its_title_is_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make_pdf(tmp_path / "report.pdf", ["Alpha page text.", "Beta page text."])
+    read = PageObject.extract_text
+    calls: list[int] = []
+
+    def counted(page: PageObject, *args: Any, **kwargs: Any) -> str:
+        calls.append(1)
+        return read(page, *args, **kwargs)
+
+    monkeypatch.setattr(PageObject, "extract_text", counted)
+    doc = load(path, MB)
+    assert "Alpha page text." in doc.text and "Beta page text." in doc.text
+    assert len(calls) == 2
 
 
 def test_a_placeholder_title_in_office_metadata_gives_way_to_the_first_heading(

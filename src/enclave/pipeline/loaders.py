@@ -26,7 +26,7 @@ from pypdf.errors import FileNotDecryptedError, PdfReadError
 from enclave.pipeline.entities import Document, LoadError, Section
 from enclave.pipeline.html_text import HEADINGS, page_blocks
 from enclave.pipeline.office import check_archive, load_pptx, load_xlsx, refused
-from enclave.pipeline.titles import metadata_title, pdf_title, text_title
+from enclave.pipeline.titles import metadata_title, pdf_text_and_title, text_title
 
 # pypdf logs what it repairs or gives up on ("invalid pdf header", "EOF marker not found") as
 # warnings, which reach the terminal unformatted; a file it cannot read becomes a LoadError
@@ -278,10 +278,14 @@ def load_pdf(data: bytes, path: Path) -> tuple[str, list[Section]]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted", "PDF is password-protected")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        # The first page is read once, for its text and its largest line as a title.
+        read = [
+            pdf_text_and_title(page) if number == 0 else (page.extract_text() or "", "")
+            for number, page in enumerate(reader.pages)
+        ]
+        pages = [text for text, _ in read]
         title = metadata_title(reader.metadata.title if reader.metadata else None)
-        if not title and pages and pages[0].strip():
-            title = pdf_title(reader.pages[0])
+        title = title or (read[0][1] if read else "")
     except FileNotDecryptedError as exc:
         raise LoadError("encrypted", "PDF is password-protected") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:

@@ -55,9 +55,9 @@ def metadata_title(title: str | None) -> str:
     return "" if _PLACEHOLDER.fullmatch(title) else title
 
 
-def pdf_title(page: PageObject) -> str:
-    """The first line set larger than the body text of a PDF's first page, where it reads as
-    a title, else ""."""
+def pdf_text_and_title(page: PageObject) -> tuple[str, str]:
+    """A PDF page's text, and the first line set larger than its body text where that reads as
+    a title, else "" (one reading of the page gives both: reading is most of a PDF's load)."""
     runs: list[tuple[float, str]] = []
 
     def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
@@ -65,7 +65,13 @@ def pdf_title(page: PageObject) -> str:
         if text.strip():
             runs.append((round(size * scale, 1), text))
 
-    page.extract_text(visitor_text=visit)
+    text = page.extract_text(visitor_text=visit) or ""
+    return text, _title(runs)
+
+
+def _title(runs: list[tuple[float, str]]) -> str:
+    """The first run of the largest letters, where they stand larger than the body's and
+    read as a title."""
     if not runs:
         return ""
     letters: Counter[float] = Counter()
