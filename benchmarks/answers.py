@@ -155,12 +155,13 @@ def run_language(
     for item in items:
         by_doc.setdefault(item.doc_id, []).append(item)
     # Questions are drawn from the articles asked about (all of them, or those a fine-tune
-    # did not train on); every paragraph stays indexed.
+    # did not train on); every paragraph stays indexed. Drawn from the questions in XQuAD's
+    # order, so that a seed asks what it asked before --articles existed.
     asked_docs = sorted(d for d in by_doc if int(d.partition("-")[0]) in articles)
     hidden_docs = set(rng.sample(asked_docs, withheld))
     unanswerable = [rng.choice(by_doc[d]) for d in sorted(hidden_docs)]
     answerable_items = rng.sample(
-        [i for d in asked_docs if d not in hidden_docs for i in by_doc[d]], answerable
+        [i for i in items if i.doc_id in asked_docs and i.doc_id not in hidden_docs], answerable
     )
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="enclave-answers-") as scratch:
